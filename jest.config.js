@@ -1,0 +1,17 @@
+// One jest run, five projects: `npm test` runs them all; `jest --selectProjects nix` runs one.
+// Terraform and end-to-end tests drive real binaries, so they get long timeouts and run one file at a time.
+const base = {
+  preset: 'ts-jest',
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] },
+};
+
+module.exports = {
+  projects: [
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/__tests__/constructs/**/*.test.ts', '<rootDir>/__tests__/main.test.ts'] },
+    { ...base, displayName: 'nix', testMatch: ['<rootDir>/__tests__/nix-templates/**/*.test.ts'] },
+    { ...base, displayName: 'terraform', testMatch: ['<rootDir>/__tests__/terraform/**/*.test.ts'] },
+    { ...base, displayName: 'modules', testMatch: ['<rootDir>/__tests__/modules/**/*.test.ts'] },
+    { ...base, displayName: 'e2e', testMatch: ['<rootDir>/__tests__/e2e/**/*.test.ts'] },
+  ],
+};
