@@ -1,0 +1,139 @@
+/**
+ * The cluster description: the one input that drives the TypeScript app, the cluster file read by
+ * main.ts and (in snake_case) the generated HCL module. Field names follow cluster.nix.
+ */
+
+/** One machine of the cluster. */
+export interface NodeDescription {
+  /** Host name of the node and the name of its `nixosConfigurations` output: an RFC 1123 label, unique in the cluster; `minimal` is reserved. */
+  readonly name: string;
+  /** The node's static IPv4 address, inside the node subnet. */
+  readonly ip: string;
+  /**
+   * Where Terraform connects over SSH (lets bastions, port forwards and tests differ from the node IP).
+   * @default - the node's `ip`
+   */
+  readonly sshHost?: string;
+  /**
+   * SSH port Terraform connects to.
+   * @default 22
+   */
+  readonly sshPort?: number;
+  /**
+   * Disk that disko partitions on this node.
+   * @default "/dev/sda"
+   */
+  readonly disk?: string;
+  /**
+   * The node's SSH host public key (`ssh-ed25519 AAAA...`). When set, every connection pins it and a
+   * mismatch fails before any command runs.
+   * @default - the host key is not checked
+   */
+  readonly hostKey?: string;
+}
+
+/** Everything nico-cluster needs to know about one cluster. */
+export interface ClusterDescription {
+  /** Cluster name: an RFC 1123 label of 1-63 characters. Also seeds keepalived's VRRP password. */
+  readonly name: string;
+  /** The keepalived virtual IPv4 address of the API server, inside the node subnet. */
+  readonly vip: string;
+  /** Control-plane nodes; the first one initialises the cluster. 1 to 7 (etcd quorum); odd counts advised. */
+  readonly controlPlane: readonly NodeDescription[];
+  /**
+   * Worker (agent) nodes.
+   * @default []
+   */
+  readonly workers?: readonly NodeDescription[];
+  /**
+   * Prefix length of the node subnet; every node IP, the VIP and the gateway lie in it.
+   * @default 24
+   */
+  readonly prefixLength?: number;
+  /**
+   * Default gateway of the nodes, inside the node subnet.
+   * @default "192.168.1.1"
+   */
+  readonly gateway?: string;
+  /**
+   * DNS servers of the nodes.
+   * @default ["8.8.8.8"]
+   */
+  readonly nameservers?: readonly string[];
+  /**
+   * Network interface that carries the static address and the VIP.
+   * @default "eth0"
+   */
+  readonly interface?: string;
+  /**
+   * keepalived virtual router id (VRID), 1-255; must be unique on the L2 segment.
+   * @default 51
+   */
+  readonly vrrpRouterId?: number;
+  /**
+   * nixpkgs flake reference every node builds from. Pin a revision (or give a flake.lock) so that a node
+   * added later runs the same system.
+   * @default "github:NixOS/nixpkgs/nixos-24.05"
+   */
+  readonly nixpkgs?: string;
+  /**
+   * Path to an existing ED25519 private key (OpenSSH or PKCS#8 PEM, no passphrase) to use as the machine
+   * key. It is read by Terraform at plan time, so the key never lands in the synthesized configuration.
+   * @default - a new ED25519 key is generated with `tls_private_key`
+   */
+  readonly sshPrivateKeyFile?: string;
+  /**
+   * Path to a `flake.lock` to copy into the tree, so every node builds from the same inputs.
+   * @default - no lock file; each node locks its inputs when it first builds
+   */
+  readonly flakeLockFile?: string;
+  /**
+   * Deploy the nodes over SSH. When false, only keys, token and flake tree are produced.
+   * @default false
+   */
+  readonly deploy?: boolean;
+  /**
+   * User Terraform connects as; it needs to run nixos-rebuild (root, or passwordless sudo is not supported).
+   * @default "root"
+   */
+  readonly sshUser?: string;
+  /**
+   * Root-only directory on each node that receives the flake tree.
+   * @default "/etc/nico/flake"
+   */
+  readonly remoteFlakeDir?: string;
+  /**
+   * How long a node may take to become ready after `nixos-rebuild switch`, in seconds.
+   * @default 900
+   */
+  readonly readyTimeoutSeconds?: number;
+}
+
+/** Defaults of the optional fields: the single source for TypeScript, the HCL module and its docs. */
+export const CLUSTER_DEFAULTS = {
+  workers: [] as readonly NodeDescription[],
+  prefixLength: 24,
+  gateway: '192.168.1.1',
+  nameservers: ['8.8.8.8'] as readonly string[],
+  interface: 'eth0',
+  vrrpRouterId: 51,
+  nixpkgs: 'github:NixOS/nixpkgs/nixos-24.05',
+  deploy: false,
+  sshUser: 'root',
+  remoteFlakeDir: '/etc/nico/flake',
+  readyTimeoutSeconds: 900,
+} as const;
+
+export const NODE_DEFAULTS = {
+  sshPort: 22,
+  disk: '/dev/sda',
+} as const;
+
+/** The nixpkgs reference written in nix-templates/flake.nix; the tree replaces it with the description's. */
+export const TEMPLATE_NIXPKGS_REF = CLUSTER_DEFAULTS.nixpkgs;
+
+/** etcd advises at most 7 members; the deployment chain has one position per joiner. */
+export const MAX_CONTROL_PLANE_NODES = 7;
+
+/** Reserved for the cleanup configuration `nixosConfigurations.minimal`. */
+export const RESERVED_NODE_NAMES = ['minimal'] as const;

@@ -1,0 +1,40 @@
+import * as fs from 'fs';
+import * as path from 'path';
+
+/**
+ * The seam between where a description comes from and the graph built from it. An input source
+ * (known values for the TypeScript app, Terraform variables for the HCL module) defines these locals,
+ * and every other construct reads only them, so both build the same graph.
+ *
+ * - `local.cluster`: the description in canonical form: snake_case, defaults applied, `ssh_host`
+ *   resolved; optional node fields (`disk`, `host_key`) may be null. Holds no secret.
+ * - `local.deploy`: whether to deploy over SSH.
+ * - `local.output_dir`: where the flake tree (`<output_dir>/nix`) and the kubeconfig are written.
+ * - `local.ssh_private_key_input`: the given machine key (sensitive), or null to generate one.
+ * - `local.flake_lock`: the contents of a flake.lock to copy into the tree, or null.
+ * - `local.nix_templates_dir`: a directory holding a copy of nix-templates/.
+ * - `local.templates_dir`: a directory holding a copy of constructs/templates/.
+ */
+export interface IClusterInputs {
+  /** Relative paths of the files in nix-templates/, copied verbatim into every tree. */
+  readonly staticFlakeFiles: readonly string[];
+}
+
+/** Names of the input locals, for `overrideLogicalId` and for references. */
+export const INPUT_LOCALS = ['cluster', 'deploy', 'output_dir', 'ssh_private_key_input', 'flake_lock', 'nix_templates_dir', 'templates_dir'] as const;
+
+const REPO_ROOT = path.resolve(__dirname, '..');
+/** The flake every cluster's tree is made of (see nix-templates/README.md). */
+export const NIX_TEMPLATES_DIR = path.join(REPO_ROOT, 'nix-templates');
+/** Templates the graph renders with Terraform: cluster.nix and the kubeconfig fetcher. */
+export const TEMPLATES_DIR = path.join(REPO_ROOT, 'constructs', 'templates');
+
+/** Files of a directory, recursively, as sorted relative POSIX paths. */
+export function listFiles(dir: string): string[] {
+  const walk = (rel: string): string[] =>
+    fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).flatMap((entry) => {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      return entry.isDirectory() ? walk(child) : [child];
+    });
+  return walk('').sort();
+}

@@ -1,0 +1,300 @@
+import * as ipaddr from 'ipaddr.js';
+import { ClusterDescription, CLUSTER_DEFAULTS, MAX_CONTROL_PLANE_NODES, NodeDescription } from './cluster-description';
+
+/**
+ * The rules a cluster description must follow, each written once: a check on known values (the
+ * TypeScript app) beside the Terraform condition that enforces it on variables (the HCL module).
+ * A rule reading one variable becomes that variable's `validation` block; a rule reading several
+ * becomes a `precondition`, which works on every Terraform release since 1.2.
+ */
+
+/** One violated rule: the field (TypeScript path), what the rule demands, and the value found. */
+export interface Problem {
+  readonly field: string;
+  readonly rule: string;
+  readonly value: unknown;
+}
+
+export interface ClusterRule {
+  /** The HCL variables the condition reads. */
+  readonly variables: readonly string[];
+  /** Terraform expression that is true when the input follows the rule. */
+  readonly condition: string;
+  /** The full sentence Terraform prints when the condition is false. */
+  readonly errorMessage: string;
+  /** The same rule on a shape-checked description: one problem per offending value. */
+  readonly check: (d: ClusterDescription) => Problem[];
+}
+
+// Patterns shared by both sides. RE2 (Terraform) and JavaScript agree on all of them.
+const RFC1123_LABEL = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$';
+const IPV4_OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+/** Dotted quad without leading zeros: the HCL side of ipaddr.IPv4.isValidFourPartDecimal. */
+const IPV4 = `^(${IPV4_OCTET}\\.){3}${IPV4_OCTET}$`;
+const INTERFACE_NAME = '^[A-Za-z0-9_.-]{1,15}$';
+// Values below are written into Nix strings and shell commands: no quotes, backslashes, `$` or braces.
+const FLAKE_REF = '^[A-Za-z][A-Za-z0-9+.-]*:[^\\s"\'\\\\${}`]+$';
+const ABSOLUTE_PATH = '^/[A-Za-z0-9._/+:-]+$';
+const SSH_HOST = '^[A-Za-z0-9._:-]+$';
+const UNIX_USER = '^[a-z_][a-z0-9_-]{0,31}$';
+const HOST_KEY = '^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\n]*)?$';
+
+const matches = (pattern: string, value: unknown): boolean => typeof value === 'string' && new RegExp(pattern).test(value);
+export const isIPv4 = (value: unknown): value is string => typeof value === 'string' && ipaddr.IPv4.isValidFourPartDecimal(value);
+const isIntBetween = (value: unknown, min: number, max: number): boolean => Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
+/** An HCL string literal of a pattern (escapes backslashes and quotes). */
+const hclString = (s: string): string => JSON.stringify(s);
+
+type NodeList = 'controlPlane' | 'workers';
+const HCL_LIST: Record<NodeList, string> = { controlPlane: 'control_plane', workers: 'workers' };
+const ALL_NODES_HCL = 'concat(var.control_plane, var.workers)';
+
+interface LocatedNode { readonly field: string; readonly node: NodeDescription }
+
+function nodesOf(d: ClusterDescription, list: NodeList): LocatedNode[] {
+  const nodes = d[list];
+  if (!Array.isArray(nodes)) return [];
+  // Entries that are not objects are reported by the schema; the rules look at the others.
+  return nodes.flatMap((node, i) => (node !== null && typeof node === 'object' ? [{ field: `${list}[${i}]`, node }] : []));
+}
+const allNodes = (d: ClusterDescription): LocatedNode[] => [...nodesOf(d, 'controlPlane'), ...nodesOf(d, 'workers')];
+
+/** Problems for each value of `get` that fails `ok`; undefined values are left to the defaults. */
+function each(located: LocatedNode[], key: keyof NodeDescription, ok: (v: unknown) => boolean, rule: string): Problem[] {
+  return located
+    .filter(({ node }) => node[key] !== undefined && !ok(node[key]))
+    .map(({ field, node }) => ({ field: `${field}.${key}`, rule, value: node[key] }));
+}
+
+function field<K extends keyof ClusterDescription>(d: ClusterDescription, key: K, ok: (v: unknown) => boolean, rule: string): Problem[] {
+  return d[key] !== undefined && !ok(d[key]) ? [{ field: key, rule, value: d[key] }] : [];
+}
+
+/** Rules on the nodes of one list; the same rules apply to control-plane nodes and workers. */
+function nodeRules(list: NodeList): ClusterRule[] {
+  const v = `var.${HCL_LIST[list]}`;
+  const label = list === 'controlPlane' ? 'control_plane' : 'workers';
+  const forAll = (cond: string) => `alltrue([for n in ${v} : ${cond}])`;
+  return [
+    {
+      variables: [HCL_LIST[list]],
+      condition: forAll(`can(regex(${hclString(RFC1123_LABEL)}, n.name))`),
+      errorMessage: `Every ${label} node name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit.`,
+      check: (d) => each(nodesOf(d, list), 'name', (x) => matches(RFC1123_LABEL, x), 'must be an RFC 1123 label (1-63 of a-z, 0-9, "-", starting and ending with a letter or digit)'),
+    },
+    {
+      variables: [HCL_LIST[list]],
+      condition: forAll('n.name != "minimal"'),
+      errorMessage: `No ${label} node may be named "minimal": that name is reserved for the cleanup configuration.`,
+      check: (d) => each(nodesOf(d, list), 'name', (x) => x !== 'minimal', 'must not be "minimal" (reserved for the cleanup configuration)'),
+    },
+    {
+      variables: [HCL_LIST[list]],
+      condition: forAll(`can(regex(${hclString(IPV4)}, n.ip))`),
+      errorMessage: `Every ${label} node ip must be an IPv4 address in dotted-quad form, such as 192.168.1.101.`,
+      check: (d) => each(nodesOf(d, list), 'ip', isIPv4, 'must be an IPv4 address in dotted-quad form'),
+    },
+    {
+      variables: [HCL_LIST[list]],
+      condition: forAll(`n.ssh_host == null || can(regex(${hclString(SSH_HOST)}, n.ssh_host))`),
+      errorMessage: `Every ${label} node ssh_host must be a host name or address without spaces or quotes.`,
+      check: (d) => each(nodesOf(d, list), 'sshHost', (x) => matches(SSH_HOST, x), 'must be a host name or address without spaces or quotes'),
+    },
+    {
+      variables: [HCL_LIST[list]],
+      condition: forAll('n.ssh_port >= 1 && n.ssh_port <= 65535 && floor(n.ssh_port) == n.ssh_port'),
+      errorMessage: `Every ${label} node ssh_port must be a whole number from 1 to 65535.`,
+      check: (d) => each(nodesOf(d, list), 'sshPort', (x) => isIntBetween(x, 1, 65535), 'must be a whole number from 1 to 65535'),
+    },
+    {
+      variables: [HCL_LIST[list]],
+      condition: forAll(`n.disk == null || can(regex(${hclString(ABSOLUTE_PATH)}, n.disk))`),
+      errorMessage: `Every ${label} node disk must be an absolute device path such as /dev/sda.`,
+      check: (d) => each(nodesOf(d, list), 'disk', (x) => matches(ABSOLUTE_PATH, x), 'must be an absolute device path such as /dev/sda'),
+    },
+    {
+      variables: [HCL_LIST[list]],
+      condition: forAll(`n.host_key == null || can(regex(${hclString(HOST_KEY)}, n.host_key))`),
+      errorMessage: `Every ${label} node host_key must be an SSH public key line such as "ssh-ed25519 AAAA...".`,
+      check: (d) => each(nodesOf(d, list), 'hostKey', (x) => matches(HOST_KEY, x), 'must be an SSH public key line such as "ssh-ed25519 AAAA..."'),
+    },
+  ];
+}
+
+/** Same subnet as the first control-plane node, the reference of the node subnet. */
+const inSubnet = (ip: string, d: ClusterDescription): boolean => {
+  const ref = nodesOf(d, 'controlPlane')[0]?.node.ip;
+  const prefix = d.prefixLength ?? CLUSTER_DEFAULTS.prefixLength;
+  if (!isIPv4(ref) || !isIntBetween(prefix, 1, 30)) return true; // reported by the rules on those fields
+  return ipaddr.IPv4.parse(ip).match(ipaddr.IPv4.parse(ref), prefix);
+};
+const isNetworkOrBroadcast = (ip: string, prefix: number): boolean =>
+  isIntBetween(prefix, 1, 30) &&
+  (ipaddr.IPv4.networkAddressFromCIDR(`${ip}/${prefix}`).toString() === ip ||
+    ipaddr.IPv4.broadcastAddressFromCIDR(`${ip}/${prefix}`).toString() === ip);
+const prefixOf = (d: ClusterDescription): number => d.prefixLength ?? CLUSTER_DEFAULTS.prefixLength;
+
+/** HCL: same subnet as the first control-plane node; `try` leaves malformed values to their own rules. */
+const hclInSubnet = (ip: string) =>
+  `try(cidrhost("\${${ip}}/\${var.prefix_length}", 0) == cidrhost("\${var.control_plane[0].ip}/\${var.prefix_length}", 0), true)`;
+const hclNotEdge = (ip: string) =>
+  `try(${ip} != cidrhost("\${${ip}}/\${var.prefix_length}", 0) && ${ip} != cidrhost("\${${ip}}/\${var.prefix_length}", -1), true)`;
+
+function duplicates(d: ClusterDescription, key: 'name' | 'ip'): Problem[] {
+  const seen = new Map<unknown, string>();
+  const problems: Problem[] = [];
+  for (const { field: f, node } of allNodes(d)) {
+    const first = seen.get(node[key]);
+    if (first !== undefined) problems.push({ field: `${f}.${key}`, rule: `must be unique in the cluster (also used by ${first})`, value: node[key] });
+    else seen.set(node[key], `${f}.${key}`);
+  }
+  return problems;
+}
+
+export const CLUSTER_RULES: readonly ClusterRule[] = [
+  {
+    variables: ['name'],
+    condition: `can(regex(${hclString(RFC1123_LABEL)}, var.name))`,
+    errorMessage: 'The cluster name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit.',
+    check: (d) => field(d, 'name', (x) => matches(RFC1123_LABEL, x), 'must be an RFC 1123 label (1-63 of a-z, 0-9, "-", starting and ending with a letter or digit)'),
+  },
+  {
+    variables: ['vip'],
+    condition: `can(regex(${hclString(IPV4)}, var.vip))`,
+    errorMessage: 'The vip must be an IPv4 address in dotted-quad form, such as 192.168.1.100.',
+    check: (d) => field(d, 'vip', isIPv4, 'must be an IPv4 address in dotted-quad form'),
+  },
+  {
+    variables: ['control_plane'],
+    condition: `length(var.control_plane) >= 1 && length(var.control_plane) <= ${MAX_CONTROL_PLANE_NODES}`,
+    errorMessage: `The control_plane list must hold 1 to ${MAX_CONTROL_PLANE_NODES} nodes (etcd advises at most ${MAX_CONTROL_PLANE_NODES} members).`,
+    check: (d) =>
+      Array.isArray(d.controlPlane) && (d.controlPlane.length < 1 || d.controlPlane.length > MAX_CONTROL_PLANE_NODES)
+        ? [{ field: 'controlPlane', rule: `must hold 1 to ${MAX_CONTROL_PLANE_NODES} nodes (etcd advises at most ${MAX_CONTROL_PLANE_NODES} members)`, value: `${d.controlPlane.length} nodes` }]
+        : [],
+  },
+  ...nodeRules('controlPlane'),
+  ...nodeRules('workers'),
+  {
+    variables: ['prefix_length'],
+    condition: 'var.prefix_length >= 1 && var.prefix_length <= 30 && floor(var.prefix_length) == var.prefix_length',
+    errorMessage: 'The prefix_length must be a whole number from 1 to 30, so that the subnet has room for nodes and a VIP.',
+    check: (d) => field(d, 'prefixLength', (x) => isIntBetween(x, 1, 30), 'must be a whole number from 1 to 30'),
+  },
+  {
+    variables: ['gateway'],
+    condition: `can(regex(${hclString(IPV4)}, var.gateway))`,
+    errorMessage: 'The gateway must be an IPv4 address in dotted-quad form, such as 192.168.1.1.',
+    check: (d) => field(d, 'gateway', isIPv4, 'must be an IPv4 address in dotted-quad form'),
+  },
+  {
+    variables: ['nameservers'],
+    condition: `length(var.nameservers) >= 1 && alltrue([for s in var.nameservers : can(regex(${hclString(IPV4)}, s))])`,
+    errorMessage: 'The nameservers list must hold at least one IPv4 address, each in dotted-quad form.',
+    check: (d) => {
+      if (!Array.isArray(d.nameservers)) return [];
+      if (d.nameservers.length === 0) return [{ field: 'nameservers', rule: 'must hold at least one IPv4 address', value: [] }];
+      return d.nameservers.flatMap((s, i) => (isIPv4(s) ? [] : [{ field: `nameservers[${i}]`, rule: 'must be an IPv4 address in dotted-quad form', value: s }]));
+    },
+  },
+  {
+    variables: ['interface'],
+    condition: `can(regex(${hclString(INTERFACE_NAME)}, var.interface))`,
+    errorMessage: 'The interface must be a Linux interface name of 1 to 15 letters, digits, ".", "_" or "-", such as eth0.',
+    check: (d) => field(d, 'interface', (x) => matches(INTERFACE_NAME, x), 'must be a Linux interface name (1-15 of A-Z, a-z, 0-9, ".", "_", "-")'),
+  },
+  {
+    variables: ['vrrp_router_id'],
+    condition: 'var.vrrp_router_id >= 1 && var.vrrp_router_id <= 255 && floor(var.vrrp_router_id) == var.vrrp_router_id',
+    errorMessage: 'The vrrp_router_id must be a whole number from 1 to 255.',
+    check: (d) => field(d, 'vrrpRouterId', (x) => isIntBetween(x, 1, 255), 'must be a whole number from 1 to 255'),
+  },
+  {
+    variables: ['nixpkgs'],
+    condition: `can(regex(${hclString(FLAKE_REF)}, var.nixpkgs))`,
+    errorMessage: 'The nixpkgs value must be a flake reference such as github:NixOS/nixpkgs/nixos-24.05, without spaces, quotes, backslashes, "$" or braces.',
+    check: (d) => field(d, 'nixpkgs', (x) => matches(FLAKE_REF, x), 'must be a flake reference such as github:NixOS/nixpkgs/nixos-24.05 (no spaces, quotes, backslashes, "$" or braces)'),
+  },
+  {
+    variables: ['ssh_user'],
+    condition: `can(regex(${hclString(UNIX_USER)}, var.ssh_user))`,
+    errorMessage: 'The ssh_user must be a Unix user name such as root.',
+    check: (d) => field(d, 'sshUser', (x) => matches(UNIX_USER, x), 'must be a Unix user name such as root'),
+  },
+  {
+    variables: ['remote_flake_dir'],
+    condition: `can(regex(${hclString(ABSOLUTE_PATH)}, var.remote_flake_dir)) && var.remote_flake_dir != "/"`,
+    errorMessage: 'The remote_flake_dir must be an absolute directory path other than "/", made of letters, digits and ". _ / + : -".',
+    check: (d) => field(d, 'remoteFlakeDir', (x) => matches(ABSOLUTE_PATH, x) && x !== '/', 'must be an absolute directory path other than "/" (letters, digits, ". _ / + : -")'),
+  },
+  {
+    variables: ['ready_timeout_seconds'],
+    condition: 'var.ready_timeout_seconds >= 1 && var.ready_timeout_seconds <= 86400 && floor(var.ready_timeout_seconds) == var.ready_timeout_seconds',
+    errorMessage: 'The ready_timeout_seconds must be a whole number of seconds from 1 to 86400.',
+    check: (d) => field(d, 'readyTimeoutSeconds', (x) => isIntBetween(x, 1, 86400), 'must be a whole number of seconds from 1 to 86400'),
+  },
+  // Rules across fields: preconditions in HCL.
+  {
+    variables: ['control_plane', 'workers'],
+    condition: `length(distinct([for n in ${ALL_NODES_HCL} : n.name])) == length(${ALL_NODES_HCL})`,
+    errorMessage: 'Every node name must be unique across control_plane and workers.',
+    check: (d) => duplicates(d, 'name'),
+  },
+  {
+    variables: ['control_plane', 'workers'],
+    condition: `length(distinct([for n in ${ALL_NODES_HCL} : n.ip])) == length(${ALL_NODES_HCL})`,
+    errorMessage: 'Every node ip must be unique across control_plane and workers.',
+    check: (d) => duplicates(d, 'ip'),
+  },
+  {
+    variables: ['control_plane', 'workers', 'prefix_length'],
+    condition: `alltrue([for n in ${ALL_NODES_HCL} : ${hclInSubnet('n.ip')} && ${hclNotEdge('n.ip')}])`,
+    errorMessage: 'Every node ip must lie in the subnet of the first control_plane node (prefix_length) and must not be its network or broadcast address.',
+    check: (d) =>
+      allNodes(d).flatMap(({ field: f, node }) => {
+        if (!isIPv4(node.ip)) return [];
+        if (!inSubnet(node.ip, d)) return [{ field: `${f}.ip`, rule: `must lie in the node subnet ${subnetOf(d)}`, value: node.ip }];
+        if (isNetworkOrBroadcast(node.ip, prefixOf(d))) return [{ field: `${f}.ip`, rule: `must not be the network or broadcast address of ${subnetOf(d)}`, value: node.ip }];
+        return [];
+      }),
+  },
+  {
+    variables: ['vip', 'control_plane', 'prefix_length'],
+    condition: `${hclInSubnet('var.vip')} && ${hclNotEdge('var.vip')}`,
+    errorMessage: 'The vip must lie in the subnet of the first control_plane node (prefix_length) and must not be its network or broadcast address.',
+    check: (d) => {
+      if (!isIPv4(d.vip)) return [];
+      if (!inSubnet(d.vip, d)) return [{ field: 'vip', rule: `must lie in the node subnet ${subnetOf(d)}`, value: d.vip }];
+      if (isNetworkOrBroadcast(d.vip, prefixOf(d))) return [{ field: 'vip', rule: `must not be the network or broadcast address of ${subnetOf(d)}`, value: d.vip }];
+      return [];
+    },
+  },
+  {
+    variables: ['vip', 'control_plane', 'workers'],
+    condition: `!contains([for n in ${ALL_NODES_HCL} : n.ip], var.vip)`,
+    errorMessage: 'The vip must not be the ip of any node: keepalived moves it between control-plane nodes.',
+    check: (d) =>
+      allNodes(d)
+        .filter(({ node }) => node.ip === d.vip)
+        .map(({ field: f }) => ({ field: 'vip', rule: `must not be the ip of a node (it is ${f}.ip)`, value: d.vip })),
+  },
+  {
+    variables: ['gateway', 'control_plane', 'prefix_length'],
+    condition: hclInSubnet('var.gateway'),
+    errorMessage: 'The gateway must lie in the subnet of the first control_plane node (prefix_length).',
+    check: (d) => (d.gateway !== undefined && isIPv4(d.gateway) && !inSubnet(d.gateway, d) ? [{ field: 'gateway', rule: `must lie in the node subnet ${subnetOf(d)}`, value: d.gateway }] : []),
+  },
+];
+
+function subnetOf(d: ClusterDescription): string {
+  const ref = nodesOf(d, 'controlPlane')[0]?.node.ip as string;
+  return ipaddr.IPv4.networkAddressFromCIDR(`${ref}/${prefixOf(d)}`).toString() + `/${prefixOf(d)}`;
+}
+
+/** Advice that does not stop synthesis. */
+export function clusterWarnings(d: ClusterDescription): string[] {
+  const n = d.controlPlane.length;
+  return n % 2 === 0
+    ? [`controlPlane: ${n} nodes is an even count; etcd keeps quorum with ${n / 2 + 1} of them, the same fault tolerance as ${n - 1} nodes. Prefer an odd count.`]
+    : [];
+}

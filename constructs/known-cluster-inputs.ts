@@ -1,0 +1,86 @@
+import * as path from 'path';
+import { AssetType, Fn, TerraformAsset, TerraformLocal } from 'cdktf';
+import { Construct } from 'constructs';
+import { ClusterDescription, CLUSTER_DEFAULTS, NodeDescription, NODE_DEFAULTS } from './cluster-description';
+import { IClusterInputs, listFiles, NIX_TEMPLATES_DIR, TEMPLATES_DIR } from './cluster-inputs';
+import { assertValidClusterDescription } from './validate-cluster-description';
+
+export interface KnownClusterInputsProps {
+  /** The cluster description; validated here, before anything else is built. */
+  readonly description: ClusterDescription;
+  /** Directory for the flake tree (`<outputDir>/nix`) and kubeconfig, as Terraform should see it. */
+  readonly outputDir: string;
+}
+
+/** A node in the canonical form of `local.cluster`. */
+export interface CanonicalNode {
+  readonly name: string;
+  readonly ip: string;
+  readonly disk: string | null;
+  readonly ssh_host: string;
+  readonly ssh_port: number;
+  readonly host_key: string | null;
+}
+
+const canonicalNode = (n: NodeDescription): CanonicalNode => ({
+  name: n.name,
+  ip: n.ip,
+  disk: n.disk ?? null,
+  ssh_host: n.sshHost ?? n.ip,
+  ssh_port: n.sshPort ?? NODE_DEFAULTS.sshPort,
+  host_key: n.hostKey ?? null,
+});
+
+/** The description as `local.cluster` holds it: snake_case, defaults applied. */
+export function canonicalCluster(d: ClusterDescription) {
+  return {
+    name: d.name,
+    vip: d.vip,
+    control_plane: d.controlPlane.map(canonicalNode),
+    workers: (d.workers ?? CLUSTER_DEFAULTS.workers).map(canonicalNode),
+    prefix_length: d.prefixLength ?? CLUSTER_DEFAULTS.prefixLength,
+    gateway: d.gateway ?? CLUSTER_DEFAULTS.gateway,
+    nameservers: [...(d.nameservers ?? CLUSTER_DEFAULTS.nameservers)],
+    interface: d.interface ?? CLUSTER_DEFAULTS.interface,
+    vrrp_router_id: d.vrrpRouterId ?? CLUSTER_DEFAULTS.vrrpRouterId,
+    nixpkgs: d.nixpkgs ?? CLUSTER_DEFAULTS.nixpkgs,
+    ssh_user: d.sshUser ?? CLUSTER_DEFAULTS.sshUser,
+    remote_flake_dir: d.remoteFlakeDir ?? CLUSTER_DEFAULTS.remoteFlakeDir,
+    ready_timeout_seconds: d.readyTimeoutSeconds ?? CLUSTER_DEFAULTS.readyTimeoutSeconds,
+  };
+}
+
+/**
+ * Input source of the TypeScript app: a validated description whose values are known at synth time.
+ * Secrets stay out of the synthesized JSON: a given key or lock file is read by Terraform (`file()`).
+ */
+export class KnownClusterInputs extends Construct implements IClusterInputs {
+  public readonly staticFlakeFiles: readonly string[];
+  /** The validated description. */
+  public readonly description: ClusterDescription;
+
+  constructor(scope: Construct, id: string, props: KnownClusterInputsProps) {
+    super(scope, id);
+    this.description = assertValidClusterDescription(props.description);
+    const d = this.description;
+    this.staticFlakeFiles = listFiles(NIX_TEMPLATES_DIR);
+
+    // Assets are copied next to the synthesized stack, so `terraform plan` there (or in HCP Terraform)
+    // finds the templates without this repository.
+    const nixTemplates = new TerraformAsset(this, 'nix-templates', { path: NIX_TEMPLATES_DIR, type: AssetType.DIRECTORY });
+    const templates = new TerraformAsset(this, 'templates', { path: TEMPLATES_DIR, type: AssetType.DIRECTORY });
+
+    const locals: Record<string, unknown> = {
+      cluster: canonicalCluster(d),
+      deploy: d.deploy ?? CLUSTER_DEFAULTS.deploy,
+      output_dir: props.outputDir,
+      ssh_private_key_input: d.sshPrivateKeyFile ? Fn.sensitive(Fn.file(path.resolve(d.sshPrivateKeyFile))) : null,
+      flake_lock: d.flakeLockFile ? Fn.file(path.resolve(d.flakeLockFile)) : null,
+      nix_templates_dir: nixTemplates.path,
+      templates_dir: templates.path,
+    };
+    for (const [name, value] of Object.entries(locals)) {
+      new TerraformLocal(this, name, value).overrideLogicalId(name);
+    }
+  }
+}

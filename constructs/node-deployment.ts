@@ -1,0 +1,109 @@
+import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
+import { Construct } from 'constructs';
+
+/** How a node proves it is ready after `nixos-rebuild switch`. */
+export type NodeRole = 'init' | 'joiner' | 'worker';
+
+export interface NodeDeploymentProps {
+  /** Terraform resource name, e.g. `joiner_2`. */
+  readonly resourceName: string;
+  /** Terraform expression of a map from node name to canonical node (`local.cluster` entry). */
+  readonly forEach: string;
+  readonly role: NodeRole;
+  /** Terraform expression of what the node's configuration depends on besides the tree hash. */
+  readonly settings: string;
+  /** Resource addresses that must be complete first. */
+  readonly dependsOn: readonly string[];
+}
+
+/** Waits with a deadline, so a node that never comes up fails the apply with a message, not a hang. */
+function waitUntil(node: string, check: string, what: string): string[] {
+  return [
+    'deadline=$(( $(date +%s) + ${self.triggers.ready_timeout_seconds} ))',
+    `until ${check}; do`,
+    `  if [ "$(date +%s)" -ge "$deadline" ]; then echo "nico: ${node}: ${what} within \${self.triggers.ready_timeout_seconds} s; see journalctl -u k3s on the node" >&2; exit 1; fi`,
+    '  sleep 2',
+    'done',
+  ];
+}
+
+const READINESS: Record<NodeRole, (node: string) => string[]> = {
+  init: (node) => waitUntil(node, 'k3s kubectl get --raw /readyz 2>/dev/null | grep -qx ok', 'the Kubernetes API did not answer /readyz'),
+  joiner: (node) =>
+    waitUntil(node, `[ "$(k3s kubectl get node ${node} -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]`, 'the node did not become a Ready member'),
+  worker: (node) => waitUntil(node, 'systemctl is-active --quiet k3s', 'the k3s agent did not become active'),
+};
+
+/**
+ * Deploys the nodes of one position of the deployment order (init master, one joiner, or all workers)
+ * with one `null_resource` per node: upload the tree to a root-only directory, switch to the node's
+ * configuration, wait until it is ready. Destroying it switches the node to `#minimal`.
+ *
+ * `triggers` hold a hash of exactly what the node's configuration depends on, so only changed nodes
+ * are redeployed, plus the connection data the destroy step needs (it may read only `self`).
+ * `create_before_destroy` keeps a redeploy from running the destroy step: Terraform skips destroy
+ * provisioners of replaced instances then, and runs them only when a node leaves or the stack goes.
+ */
+export class NodeDeployment extends Construct {
+  constructor(scope: Construct, id: string, props: NodeDeploymentProps) {
+    super(scope, id);
+    const node = '${each.key}';
+    const dir = '${self.triggers.remote_flake_dir}';
+
+    const resource = new NullResource(this, 'resource', {
+      triggers: {
+        config: `\${sha256(jsonencode([local.flake_hash, ${props.settings}]))}`,
+        ssh_host: '${each.value.ssh_host}',
+        ssh_port: '${each.value.ssh_port}',
+        ssh_user: '${local.cluster.ssh_user}',
+        host_key: '${each.value.host_key == null ? "" : each.value.host_key}',
+        ssh_private_key: '${local.ssh_private_key}',
+        remote_flake_dir: '${local.cluster.remote_flake_dir}',
+        ready_timeout_seconds: '${local.cluster.ready_timeout_seconds}',
+      },
+    });
+    resource.overrideLogicalId(props.resourceName);
+    resource.addOverride('for_each', props.forEach);
+    resource.addOverride('depends_on', [...props.dependsOn]);
+    resource.addOverride('lifecycle.create_before_destroy', true);
+    resource.addOverride('connection', {
+      type: 'ssh',
+      host: '${self.triggers.ssh_host}',
+      port: '${self.triggers.ssh_port}',
+      user: '${self.triggers.ssh_user}',
+      private_key: '${self.triggers.ssh_private_key}',
+      host_key: '${self.triggers.host_key == "" ? null : self.triggers.host_key}',
+      timeout: '2m',
+    });
+    resource.addOverride('provisioner', [
+      {
+        'remote-exec': {
+          inline: ['set -eu', 'umask 077', `echo "nico: ${node}: uploading the flake tree to ${dir}"`, `rm -rf ${dir}`, `mkdir -p -m 0700 ${dir}`, `chmod 0700 ${dir}`],
+        },
+      },
+      { file: { source: '${local.flake_dir}/', destination: dir } },
+      {
+        'remote-exec': {
+          inline: [
+            'set -eu',
+            // scp lands files 0644: close the tree before anything reads it.
+            `chmod -R go-rwx ${dir}`,
+            `chmod 0600 ${dir}/machine-ssh-private-key ${dir}/join-token`,
+            `echo "nico: ${node}: nixos-rebuild switch --flake path:${dir}#${node}"`,
+            // path: (not git+file:) so untracked files such as join-token are part of the flake.
+            `nixos-rebuild switch --flake path:${dir}#${node}`,
+            `echo "nico: ${node}: waiting until it is ready"`,
+            ...READINESS[props.role](node),
+            `echo "nico: ${node}: ready"`,
+          ],
+        },
+      },
+      {
+        'remote-exec': {
+          when: 'destroy',
+          inline: ['set -eu', `echo "nico: ${node}: cleaning with #minimal"`, `nixos-rebuild switch --flake path:${dir}#minimal`],
+        },
+      },
+    ]);
+  }
+}

@@ -1,0 +1,114 @@
+import { TerraformLocal, TerraformResource, TerraformVariable } from 'cdktf';
+import { Construct } from 'constructs';
+import { CLUSTER_DEFAULTS, MAX_CONTROL_PLANE_NODES, NODE_DEFAULTS } from './cluster-description';
+import { IClusterInputs, listFiles, NIX_TEMPLATES_DIR } from './cluster-inputs';
+import { CLUSTER_RULES } from './cluster-rules';
+
+const NODE_TYPE = `list(object({
+    name     = string
+    ip       = string
+    ssh_host = optional(string)
+    ssh_port = optional(number, ${NODE_DEFAULTS.sshPort})
+    disk     = optional(string)
+    host_key = optional(string)
+  }))`;
+
+const NODE_FIELDS =
+  'Each node: `name` (RFC 1123 label, unique, not "minimal"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` ' +
+  `(where Terraform connects; default: ip and ${NODE_DEFAULTS.sshPort}), \`disk\` (disko target; default ${NODE_DEFAULTS.disk}) and \`host_key\` (pins the node's SSH host key).`;
+
+interface VariableSpec {
+  readonly type: string;
+  readonly description: string;
+  readonly default?: unknown;
+  readonly sensitive?: boolean;
+}
+
+/** Every input of the module, in the order of DESIGN section 3; defaults come from CLUSTER_DEFAULTS. */
+export const MODULE_VARIABLES: Record<string, VariableSpec> = {
+  name: { type: 'string', description: 'Cluster name: an RFC 1123 label of 1-63 characters. Also seeds the keepalived VRRP password.' },
+  vip: { type: 'string', description: 'Virtual IPv4 address of the Kubernetes API, held by one control-plane node at a time through keepalived.' },
+  control_plane: { type: NODE_TYPE, description: `Control-plane nodes, 1 to ${MAX_CONTROL_PLANE_NODES}; the first initialises the cluster and the others join one at a time. ${NODE_FIELDS}` },
+  workers: { type: NODE_TYPE, default: CLUSTER_DEFAULTS.workers, description: `Worker (agent) nodes; they join in parallel after the control plane. ${NODE_FIELDS}` },
+  prefix_length: { type: 'number', default: CLUSTER_DEFAULTS.prefixLength, description: 'Prefix length of the node subnet; node IPs, the VIP and the gateway lie in it.' },
+  gateway: { type: 'string', default: CLUSTER_DEFAULTS.gateway, description: 'Default gateway of the nodes, inside the node subnet.' },
+  nameservers: { type: 'list(string)', default: CLUSTER_DEFAULTS.nameservers, description: 'DNS servers of the nodes.' },
+  interface: { type: 'string', default: CLUSTER_DEFAULTS.interface, description: 'Network interface that carries the static address and the VIP.' },
+  vrrp_router_id: { type: 'number', default: CLUSTER_DEFAULTS.vrrpRouterId, description: 'keepalived virtual router id (VRID), 1-255; unique on the L2 segment.' },
+  nixpkgs: { type: 'string', default: CLUSTER_DEFAULTS.nixpkgs, description: 'nixpkgs flake reference all nodes build from; pin a revision so that nodes added later run the same system.' },
+  ssh_private_key: { type: 'string', default: null, sensitive: true, description: 'Existing ED25519 private key (OpenSSH or PEM, no passphrase) to use as the machine key, e.g. `file("machine-key")`. Null generates one.' },
+  flake_lock: { type: 'string', default: null, description: 'Contents of a flake.lock to copy into the tree, e.g. `file("flake.lock")`, so every node builds from the same inputs. Null writes none.' },
+  deploy: { type: 'bool', default: CLUSTER_DEFAULTS.deploy, description: 'Deploy the nodes over SSH. When false, only keys, token and flake tree are produced.' },
+  ssh_user: { type: 'string', default: CLUSTER_DEFAULTS.sshUser, description: 'User Terraform connects as over SSH; it must be able to run nixos-rebuild.' },
+  remote_flake_dir: { type: 'string', default: CLUSTER_DEFAULTS.remoteFlakeDir, description: 'Root-only directory on each node that receives the flake tree.' },
+  ready_timeout_seconds: { type: 'number', default: CLUSTER_DEFAULTS.readyTimeoutSeconds, description: 'Seconds a node may take to become ready after nixos-rebuild switch before the apply fails.' },
+  output_dir: { type: 'string', default: null, description: 'Local directory for the flake tree (`<output_dir>/nix`) and the kubeconfig. Null means `<root module>/out/<name>`.' },
+};
+
+/** `local.cluster` from the variables: the same canonical form the TypeScript app writes literally. */
+const nodeList = (v: string) =>
+  `\${[for n in var.${v} : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key }]}`;
+
+const CLUSTER_LOCAL = {
+  name: '${var.name}',
+  vip: '${var.vip}',
+  control_plane: nodeList('control_plane'),
+  workers: nodeList('workers'),
+  prefix_length: '${var.prefix_length}',
+  gateway: '${var.gateway}',
+  nameservers: '${var.nameservers}',
+  interface: '${var.interface}',
+  vrrp_router_id: '${var.vrrp_router_id}',
+  nixpkgs: '${var.nixpkgs}',
+  ssh_user: '${var.ssh_user}',
+  remote_flake_dir: '${var.remote_flake_dir}',
+  ready_timeout_seconds: '${var.ready_timeout_seconds}',
+};
+
+/** Input source of the HCL module: Terraform variables, validated by Terraform with the shared rules. */
+export class VariableClusterInputs extends Construct implements IClusterInputs {
+  public readonly staticFlakeFiles: readonly string[] = listFiles(NIX_TEMPLATES_DIR);
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+
+    for (const [name, spec] of Object.entries(MODULE_VARIABLES)) {
+      const validation = CLUSTER_RULES.filter((r) => r.variables.length === 1 && r.variables[0] === name).map((r) => ({
+        condition: `\${${r.condition}}`,
+        errorMessage: r.errorMessage,
+      }));
+      const variable = new TerraformVariable(this, name, {
+        type: spec.type,
+        description: spec.description,
+        sensitive: spec.sensitive,
+        nullable: spec.default === null ? true : spec.default === undefined ? undefined : false,
+        validation: validation.length > 0 ? validation : undefined,
+      });
+      variable.overrideLogicalId(name);
+      // A null default must be written out, or Terraform would make the variable required.
+      if (spec.default !== undefined) variable.addOverride('default', spec.default);
+    }
+
+    // Rules that read several variables: preconditions work on every Terraform since 1.2, whereas
+    // validation blocks may reference other variables only from 1.9 on.
+    const checks = new TerraformResource(this, 'input_checks', { terraformResourceType: 'terraform_data' });
+    checks.overrideLogicalId('input_checks');
+    checks.addOverride(
+      'lifecycle.precondition',
+      CLUSTER_RULES.filter((r) => r.variables.length > 1).map((r) => ({ condition: `\${${r.condition}}`, error_message: r.errorMessage })),
+    );
+
+    const locals: Record<string, unknown> = {
+      cluster: CLUSTER_LOCAL,
+      deploy: '${var.deploy}',
+      output_dir: '${coalesce(var.output_dir, "${path.root}/out/${var.name}")}',
+      ssh_private_key_input: '${var.ssh_private_key}',
+      flake_lock: '${var.flake_lock}',
+      nix_templates_dir: '${path.module}/nix-templates',
+      templates_dir: '${path.module}/templates',
+    };
+    for (const [name, value] of Object.entries(locals)) {
+      new TerraformLocal(this, name, value).overrideLogicalId(name);
+    }
+  }
+}

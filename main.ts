@@ -1,0 +1,91 @@
+/**
+ * cdktf app entry. Reads the cluster file named by NICO_CLUSTER_FILE (YAML or JSON), or the embedded
+ * example when unset, and synthesizes one stack named after the cluster. The flake tree goes to
+ * $NICO_OUT_DIR/nix (default out/<name>/nix), the local state to $NICO_OUT_DIR/terraform.tfstate.
+ * A bad file exits 1 with every problem, before anything is written.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { App } from 'cdktf';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { BackendConfig, EXAMPLE_CLUSTER, formatProblem, NicoClusterStack, Problem, schemaProblems, validateClusterDescription } from './constructs';
+
+const backendSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('local') }).strict(),
+  z.object({ type: z.literal('cloud'), organization: z.string().min(1), workspace: z.string().min(1), hostname: z.string().min(1).optional() }).strict(),
+]);
+
+export interface LoadedClusterFile {
+  readonly description: unknown;
+  readonly backend?: z.infer<typeof backendSchema>;
+}
+
+export class ClusterFileError extends Error {
+  constructor(
+    public readonly file: string,
+    public readonly problems: readonly Problem[],
+  ) {
+    super(`${file}: invalid cluster file (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` + problems.map((p) => `  - ${formatProblem(p)}`).join('\n'));
+    this.name = 'ClusterFileError';
+  }
+}
+
+/** Reads and validates a cluster file; throws ClusterFileError listing every problem. */
+export function loadClusterFile(file: string): LoadedClusterFile & { warnings: readonly string[] } {
+  let data: unknown;
+  try {
+    data = parseYaml(fs.readFileSync(file, 'utf8')); // YAML 1.2 reads JSON as well
+  } catch (e) {
+    throw new ClusterFileError(file, [{ field: '', rule: `must be a readable YAML or JSON file: ${(e as Error).message.split('\n')[0]}`, value: file }]);
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new ClusterFileError(file, [{ field: '', rule: 'must hold a mapping with name, vip and controlPlane', value: data }]);
+  }
+  const { backend, ...description } = data as Record<string, unknown>;
+  const problems: Problem[] = [];
+  let parsedBackend: LoadedClusterFile['backend'];
+  if (backend !== undefined) {
+    const result = backendSchema.safeParse(backend);
+    if (result.success) parsedBackend = result.data;
+    else problems.push(...schemaProblems(result.error, backend).map((p) => ({ ...p, field: p.field ? `backend.${p.field}` : 'backend' })));
+  }
+  const validation = validateClusterDescription(description);
+  problems.push(...validation.problems);
+  if (problems.length > 0) throw new ClusterFileError(file, problems);
+  return { description, backend: parsedBackend, warnings: validation.warnings };
+}
+
+export interface MainEnv {
+  readonly NICO_CLUSTER_FILE?: string;
+  readonly NICO_OUT_DIR?: string;
+  /** Where cdktf writes the synthesized stacks (cdktf sets it; default cdktf.out). */
+  readonly CDKTF_OUTDIR?: string;
+}
+
+/** Synthesizes the stack; returns the stack name and the output directory. */
+export function synthesize(env: MainEnv): { stackName: string; outDir: string } {
+  const loaded = env.NICO_CLUSTER_FILE ? loadClusterFile(env.NICO_CLUSTER_FILE) : { description: EXAMPLE_CLUSTER, backend: undefined, warnings: [] };
+  for (const warning of loaded.warnings) console.warn(`warning: ${warning}`);
+  const description = loaded.description as typeof EXAMPLE_CLUSTER;
+  const outDir = path.resolve(env.NICO_OUT_DIR ?? path.join('out', description.name));
+
+  const app = new App({ outdir: env.CDKTF_OUTDIR });
+  const stackDir = path.resolve(app.outdir, 'stacks', description.name);
+  // Relative to the stack directory, where Terraform runs: the synthesized JSON then works when the
+  // directory is moved or uploaded (HCP Terraform), and holds no path of this machine.
+  const outputDir = path.isAbsolute(env.NICO_OUT_DIR ?? '') ? outDir : path.relative(stackDir, outDir);
+  const backend: BackendConfig = loaded.backend?.type === 'cloud' ? loaded.backend : { type: 'local', path: path.join(outDir, 'terraform.tfstate') };
+  new NicoClusterStack(app, description.name, { description, outputDir, backend });
+  app.synth();
+  return { stackName: description.name, outDir };
+}
+
+if (require.main === module) {
+  try {
+    synthesize(process.env);
+  } catch (e) {
+    console.error(e instanceof ClusterFileError || (e as Error).name === 'ClusterValidationError' ? (e as Error).message : e);
+    process.exit(1);
+  }
+}
