@@ -70,6 +70,7 @@ export function synthesize(env: MainEnv): { stackName: string; outDir: string } 
   const description = loaded.description as typeof EXAMPLE_CLUSTER;
   const outDir = path.resolve(env.NICO_OUT_DIR ?? path.join('out', description.name));
 
+  if (env.CDKTF_OUTDIR) fs.mkdirSync(env.CDKTF_OUTDIR, { recursive: true }); // cdktf makes only the last level
   const app = new App({ outdir: env.CDKTF_OUTDIR });
   const stackDir = path.resolve(app.outdir, 'stacks', description.name);
   // Relative to the stack directory, where Terraform runs: the synthesized JSON then works when the

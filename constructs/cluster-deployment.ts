@@ -1,6 +1,5 @@
 import { DataLocalSensitiveFile } from '@cdktf/provider-local/lib/data-local-sensitive-file';
-import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
-import { TerraformLocal } from 'cdktf';
+import { DataResource, TerraformLocal } from 'cdktf';
 import { Construct } from 'constructs';
 import { MAX_CONTROL_PLANE_NODES } from './cluster-description';
 import { NodeDeployment } from './node-deployment';
@@ -46,7 +45,7 @@ export class ClusterDeployment extends Construct {
       settings: masterSettings,
       dependsOn: props.flakeFiles,
     });
-    const chain = ['null_resource.init_master'];
+    const chain = ['terraform_data.init_master'];
     for (let position = 1; position <= JOINER_POSITIONS; position++) {
       const name = `joiner_${position}`;
       new NodeDeployment(this, `joiner-${position}`, {
@@ -56,7 +55,7 @@ export class ClusterDeployment extends Construct {
         settings: masterSettings,
         dependsOn: [...props.flakeFiles, chain[chain.length - 1]],
       });
-      chain.push(`null_resource.${name}`);
+      chain.push(`terraform_data.${name}`);
     }
     new NodeDeployment(this, 'workers', {
       resourceName: 'workers',
@@ -68,8 +67,9 @@ export class ClusterDeployment extends Construct {
 
     // The kubeconfig is read back after the init master is ready, over the same SSH key; it is written
     // next to the tree (0600) and read by a data source, so it can be a sensitive output.
-    const fetch = new NullResource(this, 'kubeconfig-fetch', { triggers: { init_master: '${null_resource.init_master[each.key].id}' } });
+    const fetch = new DataResource(this, 'kubeconfig-fetch', {});
     fetch.overrideLogicalId('kubeconfig');
+    fetch.addOverride('triggers_replace', '${terraform_data.init_master[each.key].id}');
     fetch.addOverride('for_each', '${local.init_master}');
     fetch.addOverride('provisioner', [
       {
@@ -92,6 +92,6 @@ export class ClusterDeployment extends Construct {
     const kubeconfig = new DataLocalSensitiveFile(this, 'kubeconfig', { filename: '${local.output_dir}/kubeconfig' });
     kubeconfig.overrideLogicalId('kubeconfig');
     kubeconfig.addOverride('for_each', '${local.init_master}');
-    kubeconfig.addOverride('depends_on', ['null_resource.kubeconfig']);
+    kubeconfig.addOverride('depends_on', ['terraform_data.kubeconfig']);
   }
 }

@@ -42,8 +42,8 @@ const HOST_KEY = '^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|
 const matches = (pattern: string, value: unknown): boolean => typeof value === 'string' && new RegExp(pattern).test(value);
 export const isIPv4 = (value: unknown): value is string => typeof value === 'string' && ipaddr.IPv4.isValidFourPartDecimal(value);
 const isIntBetween = (value: unknown, min: number, max: number): boolean => Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
-/** An HCL string literal of a pattern (escapes backslashes and quotes). */
-const hclString = (s: string): string => JSON.stringify(s);
+/** An HCL string literal of a pattern: quotes and backslashes escaped, and `${`/`%{` so they stay literal. */
+const hclString = (s: string): string => JSON.stringify(s).replace(/\$\{/g, '$$${').replace(/%\{/g, '%%{');
 
 type NodeList = 'controlPlane' | 'workers';
 const HCL_LIST: Record<NodeList, string> = { controlPlane: 'control_plane', workers: 'workers' };

@@ -26,12 +26,14 @@ export class ClusterSecrets extends Construct {
     generated.addOverride('count', `\${${given} ? 0 : 1}`);
     generated.addOverride('lifecycle.ignore_changes', 'all');
 
-    // tls_public_key reads the key in either form; exactly one of the two arguments may be set.
+    // tls_public_key reads the key in either form; exactly one of the two arguments must be set, even
+    // when count is 0 (terraform validate checks it), hence the unused "" when no key is given.
     const givenPublic = new DataTlsPublicKey(this, 'given-public-key', {});
     givenPublic.overrideLogicalId('given');
     givenPublic.addOverride('count', `\${${given} ? 1 : 0}`);
-    givenPublic.addOverride('private_key_openssh', '${try(startswith(local.ssh_private_key_input, "-----BEGIN OPENSSH"), false) ? local.ssh_private_key_input : null}');
-    givenPublic.addOverride('private_key_pem', '${try(startswith(local.ssh_private_key_input, "-----BEGIN OPENSSH"), false) ? null : local.ssh_private_key_input}');
+    const isPem = 'try(!startswith(local.ssh_private_key_input, "-----BEGIN OPENSSH"), false)';
+    givenPublic.addOverride('private_key_openssh', `\${${isPem} ? null : (local.ssh_private_key_input == null ? "" : local.ssh_private_key_input)}`);
+    givenPublic.addOverride('private_key_pem', `\${${isPem} ? local.ssh_private_key_input : null}`);
 
     const token = new Password(this, 'join-token', { length: JOIN_TOKEN_LENGTH, special: false });
     token.overrideLogicalId('join_token');

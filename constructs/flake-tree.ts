@@ -62,7 +62,8 @@ export class FlakeTree extends Construct {
     const token = new SensitiveFile(this, 'join-token', { ...secret, filename: '${local.flake_dir}/join-token', content: '${local.join_token}' });
     token.overrideLogicalId('join_token');
 
-    const lock = new File(this, 'flake-lock', { ...common, filename: '${local.flake_dir}/flake.lock', content: '${local.flake_lock}' });
+    // content must be set even with count 0 (terraform validate checks it): "" is never written.
+    const lock = new File(this, 'flake-lock', { ...common, filename: '${local.flake_dir}/flake.lock', content: '${local.flake_lock == null ? "" : local.flake_lock}' });
     lock.addOverride('count', '${local.flake_lock == null ? 0 : 1}');
     lock.overrideLogicalId('flake_lock');
 

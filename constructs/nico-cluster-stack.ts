@@ -1,10 +1,7 @@
-import { LocalProvider } from '@cdktf/provider-local/lib/provider';
-import { NullProvider } from '@cdktf/provider-null/lib/provider';
-import { RandomProvider } from '@cdktf/provider-random/lib/provider';
-import { TlsProvider } from '@cdktf/provider-tls/lib/provider';
 import { CloudBackend, LocalBackend, NamedCloudWorkspace, TerraformStack } from 'cdktf';
 import { Construct } from 'constructs';
 import { NicoCluster, NicoClusterProps } from './nico-cluster';
+import { addProviders } from './providers';
 
 /** Where Terraform keeps the state of a cluster. */
 export type BackendConfig =
@@ -19,16 +16,13 @@ export interface NicoClusterStackProps extends NicoClusterProps {
   readonly backend?: BackendConfig;
 }
 
-/** A stack holding one NicoCluster and the four providers it needs. */
+/** A stack holding one NicoCluster and the providers it needs. */
 export class NicoClusterStack extends TerraformStack {
   public readonly cluster: NicoCluster;
 
   constructor(scope: Construct, id: string, props: NicoClusterStackProps = {}) {
     super(scope, id);
-    new NullProvider(this, 'null');
-    new LocalProvider(this, 'local');
-    new TlsProvider(this, 'tls');
-    new RandomProvider(this, 'random');
+    addProviders(this);
     if (props.backend?.type === 'local') new LocalBackend(this, { path: props.backend.path });
     if (props.backend?.type === 'cloud') {
       new CloudBackend(this, { organization: props.backend.organization, hostname: props.backend.hostname, workspaces: new NamedCloudWorkspace(props.backend.workspace) });

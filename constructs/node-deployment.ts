@@ -1,4 +1,4 @@
-import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
+import { DataResource } from 'cdktf';
 import { Construct } from 'constructs';
 
 /** How a node proves it is ready after `nixos-rebuild switch`. */
@@ -19,9 +19,9 @@ export interface NodeDeploymentProps {
 /** Waits with a deadline, so a node that never comes up fails the apply with a message, not a hang. */
 function waitUntil(node: string, check: string, what: string): string[] {
   return [
-    'deadline=$(( $(date +%s) + ${self.triggers.ready_timeout_seconds} ))',
+    'deadline=$(( $(date +%s) + ${self.input.ready_timeout_seconds} ))',
     `until ${check}; do`,
-    `  if [ "$(date +%s)" -ge "$deadline" ]; then echo "nico: ${node}: ${what} within \${self.triggers.ready_timeout_seconds} s; see journalctl -u k3s on the node" >&2; exit 1; fi`,
+    `  if [ "$(date +%s)" -ge "$deadline" ]; then echo "nico: ${node}: ${what} within \${self.input.ready_timeout_seconds} s; see journalctl -u k3s on the node" >&2; exit 1; fi`,
     '  sleep 2',
     'done',
   ];
@@ -36,11 +36,13 @@ const READINESS: Record<NodeRole, (node: string) => string[]> = {
 
 /**
  * Deploys the nodes of one position of the deployment order (init master, one joiner, or all workers)
- * with one `null_resource` per node: upload the tree to a root-only directory, switch to the node's
+ * with one `terraform_data` per node: upload the tree to a root-only directory, switch to the node's
  * configuration, wait until it is ready. Destroying it switches the node to `#minimal`.
  *
- * `triggers` hold a hash of exactly what the node's configuration depends on, so only changed nodes
- * are redeployed, plus the connection data the destroy step needs (it may read only `self`).
+ * `terraform_data` is Terraform's built-in successor of `null_resource` (1.4+): no provider to install.
+ * `triggers_replace` is a hash of exactly what the node's configuration depends on, so only changed
+ * nodes are redeployed. `input` holds the connection data the destroy step needs (it may read only
+ * `self`); a change there (say a new bastion) updates it in place without redeploying.
  * `create_before_destroy` keeps a redeploy from running the destroy step: Terraform skips destroy
  * provisioners of replaced instances then, and runs them only when a node leaves or the stack goes.
  */
@@ -48,31 +50,31 @@ export class NodeDeployment extends Construct {
   constructor(scope: Construct, id: string, props: NodeDeploymentProps) {
     super(scope, id);
     const node = '${each.key}';
-    const dir = '${self.triggers.remote_flake_dir}';
+    const dir = '${self.input.remote_flake_dir}';
 
-    const resource = new NullResource(this, 'resource', {
-      triggers: {
-        config: `\${sha256(jsonencode([local.flake_hash, ${props.settings}]))}`,
+    const resource = new DataResource(this, 'resource', {
+      input: {
         ssh_host: '${each.value.ssh_host}',
         ssh_port: '${each.value.ssh_port}',
         ssh_user: '${local.cluster.ssh_user}',
-        host_key: '${each.value.host_key == null ? "" : each.value.host_key}',
+        host_key: '${each.value.host_key}',
         ssh_private_key: '${local.ssh_private_key}',
         remote_flake_dir: '${local.cluster.remote_flake_dir}',
         ready_timeout_seconds: '${local.cluster.ready_timeout_seconds}',
       },
     });
     resource.overrideLogicalId(props.resourceName);
+    resource.addOverride('triggers_replace', `\${sha256(jsonencode([local.flake_hash, ${props.settings}]))}`);
     resource.addOverride('for_each', props.forEach);
     resource.addOverride('depends_on', [...props.dependsOn]);
     resource.addOverride('lifecycle.create_before_destroy', true);
     resource.addOverride('connection', {
       type: 'ssh',
-      host: '${self.triggers.ssh_host}',
-      port: '${self.triggers.ssh_port}',
-      user: '${self.triggers.ssh_user}',
-      private_key: '${self.triggers.ssh_private_key}',
-      host_key: '${self.triggers.host_key == "" ? null : self.triggers.host_key}',
+      host: '${self.input.ssh_host}',
+      port: '${self.input.ssh_port}',
+      user: '${self.input.ssh_user}',
+      private_key: '${self.input.ssh_private_key}',
+      host_key: '${self.input.host_key}',
       timeout: '2m',
     });
     resource.addOverride('provisioner', [

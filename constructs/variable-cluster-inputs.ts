@@ -108,7 +108,7 @@ export class VariableClusterInputs extends Construct implements IClusterInputs {
       templates_dir: '${path.module}/templates',
     };
     for (const [name, value] of Object.entries(locals)) {
-      new TerraformLocal(this, name, value).overrideLogicalId(name);
+      new TerraformLocal(this, `local-${name}`, value).overrideLogicalId(name);
     }
   }
 }
