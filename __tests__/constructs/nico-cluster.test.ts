@@ -1,0 +1,92 @@
+import { SensitiveFile } from '@cdktf/provider-local/lib/sensitive-file';
+import { Password } from '@cdktf/provider-random/lib/password';
+import { PrivateKey } from '@cdktf/provider-tls/lib/private-key';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Testing } from 'cdktf';
+import 'cdktf/lib/testing/adapters/jest'; // types of the Testing matchers
+import { ClusterValidationError, NicoClusterStack } from '../../constructs';
+import { listFiles, NIX_TEMPLATES_DIR } from '../../constructs/cluster-inputs';
+import { VALID } from '../fixtures/invalid-descriptions';
+
+Testing.setupJest();
+
+function synth(description = VALID) {
+  const app = Testing.app();
+  const stack = new NicoClusterStack(app, 'test', { description, outputDir: '/tmp/nico-synth-test' });
+  const json = Testing.synth(stack);
+  return { json, config: JSON.parse(json) };
+}
+
+describe('NicoCluster synthesized from a description', () => {
+  const { json, config } = synth();
+
+  test('then the machine key is an ED25519 tls_private_key that ignores later changes', () => {
+    expect(json).toHaveResourceWithProperties(PrivateKey, { algorithm: 'ED25519' });
+    expect(config.resource.tls_private_key.machine.lifecycle).toEqual({ ignore_changes: 'all' });
+  });
+
+  test('then the join token is at least 32 letters and digits and is never re-created', () => {
+    const token = config.resource.random_password.join_token;
+    expect(json).toHaveResourceWithProperties(Password, { special: false });
+    expect(token.length).toBeGreaterThanOrEqual(32);
+    expect(token.lifecycle).toEqual({ ignore_changes: 'all' });
+  });
+
+  test('then the private key and the token are written 0600 as sensitive files in a 0700 tree', () => {
+    expect(json).toHaveResourceWithProperties(SensitiveFile, { filename: '${local.flake_dir}/machine-ssh-private-key', file_permission: '0600', directory_permission: '0700' });
+    expect(json).toHaveResourceWithProperties(SensitiveFile, { filename: '${local.flake_dir}/join-token', file_permission: '0600', directory_permission: '0700' });
+  });
+
+  test('then there is one local_file per static flake file, plus cluster.nix and the public key', () => {
+    const templates = listFiles(NIX_TEMPLATES_DIR);
+    expect(templates).toEqual(expect.arrayContaining(['flake.nix', 'README.md', 'nodes/generator.nix']));
+    expect(Object.keys(config.locals.static_flake_files).sort()).toEqual(templates);
+    expect(config.resource.local_file.static.for_each).toBe('${local.static_flake_files}');
+    expect(config.resource.local_file.cluster_nix.filename).toBe('${local.flake_dir}/cluster.nix');
+    expect(config.resource.local_file.machine_ssh_public_key.filename).toBe('${local.flake_dir}/machine-ssh-public-key');
+  });
+
+  test('then flake.nix gets the nixpkgs reference of the description', () => {
+    expect(config.locals.static_flake_files['flake.nix']).toContain('"github:NixOS/nixpkgs/nixos-24.05", local.cluster.nixpkgs');
+  });
+
+  test('then the kubeconfig output is sensitive and the others describe themselves', () => {
+    expect(config.output.kubeconfig.sensitive).toBe(true);
+    for (const name of ['ssh_public_key', 'flake_dir', 'nodes', 'kubeconfig']) expect(config.output[name].description).toMatch(/\w/);
+  });
+
+  test('then no secret and no path of the given key lands in the synthesized configuration', () => {
+    expect(json).not.toMatch(/PRIVATE KEY/);
+  });
+
+  test('then deployment is off by default and every node position depends on the previous one', () => {
+    expect(config.locals.deploy).toBe(false);
+    const nodes = config.resource.terraform_data;
+    expect(Object.keys(nodes).sort()).toEqual(['init_master', 'joiner_1', 'joiner_2', 'joiner_3', 'joiner_4', 'joiner_5', 'joiner_6', 'kubeconfig', 'workers']);
+    expect(nodes.init_master.for_each).toBe('${local.init_master}');
+    expect(config.locals.init_master).toMatch(/^\$\{local\.deploy \? /);
+    expect(nodes.joiner_1.depends_on).toContain('terraform_data.init_master');
+    expect(nodes.joiner_3.depends_on).toContain('terraform_data.joiner_2');
+    expect(nodes.workers.depends_on).toEqual(expect.arrayContaining(['terraform_data.init_master', 'terraform_data.joiner_6']));
+  });
+});
+
+describe('NicoCluster given an invalid description', () => {
+  test('when constructed, then it throws every problem and synthesizes nothing', () => {
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'nico-synth-'));
+    const app = Testing.app({ outdir });
+    let error: unknown;
+    try {
+      new NicoClusterStack(app, 'bad', { description: { ...VALID, vip: '192.168.1.101', vrrpRouterId: 0 } });
+      app.synth();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ClusterValidationError);
+    expect((error as ClusterValidationError).problems.map((p) => p.field).sort()).toEqual(['vip', 'vrrpRouterId']);
+    expect(fs.readdirSync(path.join(outdir, 'stacks'))).toEqual([]); // the App makes stacks/ itself
+    fs.rmSync(outdir, { recursive: true, force: true });
+  });
+});

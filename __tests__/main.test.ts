@@ -1,0 +1,90 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { stringify as toYaml } from 'yaml';
+import { ClusterFileError, loadClusterFile, synthesize } from '../main';
+import { INVALID_CASES, invalid, VALID } from './fixtures/invalid-descriptions';
+
+const ROOT = path.resolve(__dirname, '..');
+let tmp: string;
+beforeEach(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nico-main-'))));
+afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function writeClusterFile(content: unknown, name = 'cluster.yaml'): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, typeof content === 'string' ? content : name.endsWith('.json') ? JSON.stringify(content) : toYaml(content));
+  return file;
+}
+
+function run(file?: string) {
+  const env = { NICO_CLUSTER_FILE: file, NICO_OUT_DIR: path.join(tmp, 'out'), CDKTF_OUTDIR: path.join(tmp, 'cdktf.out') };
+  return { env, result: () => synthesize(env) };
+}
+
+describe('main.ts given a bad cluster file', () => {
+  test.each(INVALID_CASES.map((c) => [c.title, c] as const))('given %s, then it fails naming the field and writes nothing', (_t, c) => {
+    const { env, result } = run(writeClusterFile(invalid(c)));
+    expect(result).toThrow(ClusterFileError);
+    expect(result).toThrow(new RegExp(`- ${c.field.replace(/[[\].]/g, '\\$&')}: `));
+    expect(fs.existsSync(env.NICO_OUT_DIR)).toBe(false);
+    expect(fs.existsSync(env.CDKTF_OUTDIR)).toBe(false);
+  });
+
+  test('given a backend without organization, then the problem names backend.organization', () => {
+    const file = writeClusterFile({ ...VALID, backend: { type: 'cloud', workspace: 'prod' } });
+    expect(() => loadClusterFile(file)).toThrow(/backend\.organization: is required/);
+  });
+
+  test('given a file that is not YAML, then the problem says so', () => {
+    expect(() => loadClusterFile(writeClusterFile('name: [unclosed'))).toThrow(/must be a readable YAML or JSON file/);
+  });
+
+  test('when run as a program, then it exits 1 with the problems on stderr and creates nothing', () => {
+    const file = writeClusterFile({ ...VALID, vip: '192.168.1.255', workers: [{ name: 'minimal', ip: '192.168.1.201' }] });
+    const out = path.join(tmp, 'out');
+    const child = spawnSync('npx', ['ts-node', '--transpile-only', 'main.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, NICO_CLUSTER_FILE: file, NICO_OUT_DIR: out, CDKTF_OUTDIR: path.join(tmp, 'cdktf.out') },
+      encoding: 'utf8',
+    });
+    expect(child.status).toBe(1);
+    expect(child.stderr).toMatch(/- vip: must not be the network or broadcast address/);
+    expect(child.stderr).toMatch(/- workers\[0\]\.name: must not be "minimal"/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+});
+
+describe('main.ts given a good cluster file', () => {
+  const stackJson = (env: { CDKTF_OUTDIR: string }, name: string) => JSON.parse(fs.readFileSync(path.join(env.CDKTF_OUTDIR, 'stacks', name, 'cdk.tf.json'), 'utf8'));
+
+  test('given JSON, then the stack is named after the cluster, with local state in the output directory', () => {
+    const { env, result } = run(writeClusterFile({ ...VALID, name: 'lab' }, 'cluster.json'));
+    expect(result()).toEqual({ stackName: 'lab', outDir: env.NICO_OUT_DIR });
+    const config = stackJson(env, 'lab');
+    expect(config.terraform.backend.local.path).toBe(path.join(env.NICO_OUT_DIR, 'terraform.tfstate'));
+    expect(config.locals.output_dir).toBe(env.NICO_OUT_DIR);
+  });
+
+  test('given a cloud backend, then the stack uses HCP Terraform with that organization and workspace', () => {
+    const { env, result } = run(writeClusterFile({ ...VALID, backend: { type: 'cloud', organization: 'acme', workspace: 'k3s-prod' } }));
+    result();
+    expect(stackJson(env, VALID.name).terraform.cloud).toEqual({ organization: 'acme', workspaces: { name: 'k3s-prod' } });
+  });
+
+  test('given no cluster file, then the embedded example is built with deploy off', () => {
+    const { env, result } = run(undefined);
+    expect(result().stackName).toBe('production-cluster');
+    const config = stackJson(env, 'production-cluster');
+    expect(config.locals.cluster.control_plane.map((n: { name: string }) => n.name)).toEqual(['cp-01', 'cp-02', 'cp-03']);
+    expect(config.locals.cluster.workers.map((n: { name: string }) => n.name)).toEqual(['worker-01', 'worker-02']);
+    expect(config.locals.deploy).toBe(false);
+  });
+
+  test('given a relative NICO_OUT_DIR, then the stack refers to it relative to the stack directory', () => {
+    const env = { NICO_CLUSTER_FILE: writeClusterFile(VALID), NICO_OUT_DIR: path.relative(process.cwd(), path.join(tmp, 'rel-out')), CDKTF_OUTDIR: path.join(tmp, 'cdktf.out') };
+    synthesize(env);
+    const stackDir = path.join(env.CDKTF_OUTDIR, 'stacks', VALID.name);
+    expect(path.resolve(stackDir, stackJson(env, VALID.name).locals.output_dir)).toBe(path.resolve(env.NICO_OUT_DIR));
+  });
+});
