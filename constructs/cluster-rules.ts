@@ -282,7 +282,12 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
     variables: ['gateway', 'control_plane', 'prefix_length'],
     condition: hclInSubnet('var.gateway'),
     errorMessage: 'The gateway must lie in the subnet of the first control_plane node (prefix_length).',
-    check: (d) => (d.gateway !== undefined && isIPv4(d.gateway) && !inSubnet(d.gateway, d) ? [{ field: 'gateway', rule: `must lie in the node subnet ${subnetOf(d)}`, value: d.gateway }] : []),
+    check: (d) => {
+      // The default gateway is checked too: a default route outside the subnet is unreachable.
+      const gateway = d.gateway ?? CLUSTER_DEFAULTS.gateway;
+      if (!isIPv4(gateway) || inSubnet(gateway, d)) return [];
+      return [{ field: 'gateway', rule: `must lie in the node subnet ${subnetOf(d)}${d.gateway === undefined ? ' (the default; set gateway for this subnet)' : ''}`, value: gateway }];
+    },
   },
 ];
 

@@ -1,0 +1,32 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { ClusterDescription, NodeDescription } from '../../constructs';
+import { expression } from '../../scripts/hcl';
+
+export const MODULE_SOURCE = path.resolve(__dirname, '..', '..', 'modules', 'nico-cluster');
+
+const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+const node = (n: NodeDescription) => Object.fromEntries(Object.entries(n).map(([k, v]) => [snake(k), v]));
+
+/** The module inputs for a description, as HCL attribute lines. */
+export function moduleArguments(d: ClusterDescription): string {
+  const lines: string[] = [];
+  for (const [k, v] of Object.entries(d)) {
+    if (k === 'sshPrivateKeyFile') lines.push(`ssh_private_key = file(${JSON.stringify(v)})`);
+    else if (k === 'flakeLockFile') lines.push(`flake_lock = file(${JSON.stringify(v)})`);
+    else if (k === 'controlPlane' || k === 'workers') lines.push(`${snake(k)} = ${expression((v as any[]).map(node) as any)}`);
+    else lines.push(`${snake(k)} = ${expression(v as any)}`);
+  }
+  return lines.join('\n');
+}
+
+/** A root module in `dir` that calls the module for `d`, writing its tree under `outputDir`. */
+export function writeModuleRoot(dir: string, d: ClusterDescription, outputDir: string, source = MODULE_SOURCE): void {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(
+    path.join(dir, 'main.tf'),
+    `module "k3s" {\nsource = ${JSON.stringify(source)}\noutput_dir = ${JSON.stringify(outputDir)}\n${moduleArguments(d)}\n}\n` +
+      ['flake_dir', 'ssh_public_key', 'nodes'].map((o) => `output "${o}" { value = module.k3s.${o} }\n`).join('') +
+      'output "kubeconfig" {\n value = module.k3s.kubeconfig\n sensitive = true\n}\n',
+  );
+}

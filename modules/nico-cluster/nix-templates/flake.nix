@@ -1,0 +1,58 @@
+{
+  description = "HA k3s cluster on NixOS with a keepalived API VIP (NICO flake layout)";
+
+  inputs = {
+    # nico-cluster replaces this reference with the cluster's `nixpkgs` setting.
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-24.05";
+    disko = {
+      url = "github:nix-community/disko";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+  };
+
+  outputs = { self, nixpkgs, disko, ... }:
+    let
+      # Files NICO (or nico-cluster) puts next to this flake.
+      injected = file:
+        if builtins.pathExists (./. + "/${file}") then ./. + "/${file}"
+        else throw "${file} is missing next to flake.nix: it is injected by NICO / nico-cluster.";
+
+      generated = import ./nodes/generator.nix (import (injected "cluster.nix"));
+
+      nicoSecrets = {
+        # Paths into this flake's source; the modules copy them to root-only runtime paths.
+        privateKey = injected "machine-ssh-private-key";
+        joinToken = injected "join-token";
+        # First line of machine-ssh-public-key when present; otherwise common.nix derives
+        # the public key from the private key at build time.
+        publicKey =
+          let
+            firstLine = builtins.match "[[:space:]]*([^\n]*[^[:space:]]).*" (builtins.readFile ./machine-ssh-public-key);
+          in
+          if !(builtins.pathExists ./machine-ssh-public-key) then null
+          else if firstLine == null then throw "machine-ssh-public-key is empty"
+          else builtins.head firstLine;
+      };
+
+      roleModules = {
+        server = ./nodes/control-plane.nix;
+        agent = ./nodes/worker.nix;
+      };
+
+      mkSystem = nodeData: modules:
+        nixpkgs.lib.nixosSystem {
+          inherit (generated) system;
+          specialArgs = { inherit nodeData nicoSecrets; };
+          modules = [
+            disko.nixosModules.disko
+            ./nodes/disko-config.nix
+            ./nodes/common.nix
+          ] ++ modules;
+        };
+    in
+    {
+      nixosConfigurations =
+        builtins.mapAttrs (_: node: mkSystem node [ roleModules.${node.role} ]) generated.nodes
+        // { minimal = mkSystem generated.minimal [ ./nodes/minimal.nix ]; };
+    };
+}

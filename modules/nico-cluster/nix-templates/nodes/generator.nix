@@ -1,0 +1,159 @@
+# Pure cluster logic: turns cluster.nix into one plain attrset of data per node.
+#
+# Only `builtins` are used (no nixpkgs, no lib), so this file can be evaluated and
+# tested on its own:  nix-instantiate --eval --strict --json -E 'import ./generator.nix (import ../cluster.nix)'
+# The NixOS modules next to it only map this data onto options.
+cluster:
+let
+  fail = msg: throw "cluster.nix: ${msg}";
+
+  # NICO writes only name, vip, controlPlane and workers; every other field is optional.
+  defaults = {
+    workers = [ ];
+    prefixLength = 24;
+    gateway = "192.168.1.1";
+    nameservers = [ "8.8.8.8" ];
+    interface = "eth0";
+    vrrpRouterId = 51;
+    disk = "/dev/sda";
+    system = "x86_64-linux";
+  };
+  opt = field: cluster.${field} or defaults.${field};
+  required = field: cluster.${field} or (fail "`${field}` is required");
+
+  name = required "name";
+  vip = required "vip";
+  controlPlane = required "controlPlane";
+  workers = opt "workers";
+  prefixLength = opt "prefixLength";
+  interface = opt "interface";
+  vrrpRouterId = opt "vrrpRouterId";
+
+  apiPort = 6443;
+  serverUrl = "https://${vip}:${toString apiPort}";
+
+  # keepalived's PASS authentication uses at most 8 characters. Derived from the cluster
+  # name, it is not a secret (keepalived.conf is in the Nix store anyway): it only stops
+  # two clusters on one L2 segment from adopting each other's adverts.
+  authPass = builtins.substring 0 8 (builtins.hashString "sha256" name);
+
+  # Node state that exists only once a node has joined. A node that has it never waits
+  # for the VIP again: after a full-cluster power cut the joiners must start without it,
+  # or etcd never regains quorum and the VIP never answers.
+  joinedMarker = {
+    server = "/var/lib/rancher/k3s/server/db/etcd";
+    agent = "/var/lib/rancher/k3s/agent/kubelet.kubeconfig";
+  };
+
+  # Contract ports. Single ports and ranges are kept apart because NixOS has separate
+  # options for them.
+  firewall = {
+    server = {
+      tcpPorts = [ 22 6443 ];
+      tcpRanges = [
+        { from = 2379; to = 2380; } # etcd client and peer
+        { from = 10250; to = 10259; } # kubelet, scheduler, controller-manager
+      ];
+      udpPorts = [ 8472 ]; # flannel VXLAN
+    };
+    agent = {
+      tcpPorts = [ 22 10250 ];
+      tcpRanges = [ { from = 30000; to = 32767; } ]; # NodePort services
+      udpPorts = [ 8472 ];
+    };
+  };
+
+  # --node-ip: the VIP is a second address on the same interface; without the flag k3s
+  # may advertise whichever address it finds first. --tls-san: the API certificate must
+  # name the VIP before the first start, or clients of the VIP fail TLS verification.
+  k3sFlags = role: ip:
+    [ "--node-ip ${ip}" ] ++ (if role == "server" then [ "--tls-san ${vip}" ] else [ ]);
+
+  checkNode = what: i: node:
+    if !(builtins.isAttrs node) then fail "${what}[${toString i}] must be an attrset { name; ip; }"
+    else if !(node ? name) || !(node ? ip) then fail "${what}[${toString i}] needs `name` and `ip`"
+    else if node.name == "minimal" then fail "${what}[${toString i}]: the name `minimal` is reserved for the cleanup configuration"
+    else node;
+
+  mkNode = role: index: node:
+    let
+      first = role == "server" && index == 0;
+    in
+    {
+      inherit (node) name ip;
+      inherit role index;
+      disk = node.disk or defaults.disk;
+      isControlPlane = role == "server";
+
+      # Only the very first server creates the etcd cluster; everyone else joins through
+      # the VIP, which keepalived keeps on a live server.
+      clusterInit = first;
+      serverAddr = if first then "" else serverUrl;
+      waitForVip = !first;
+      vipCheckUrl = "${serverUrl}/cacerts";
+      vipWaitSeconds = 600;
+      joinedMarker = joinedMarker.${role};
+
+      tokenPath = "/var/lib/rancher/k3s/${role}/token";
+      k3sFlags = k3sFlags role node.ip;
+      k3sExtraFlags = builtins.concatStringsSep " " (k3sFlags role node.ip);
+
+      firewall = firewall.${role};
+
+      keepalived =
+        if role == "server" then {
+          instance = "k8s_vip";
+          state = if first then "MASTER" else "BACKUP";
+          priority = 150 - index;
+          virtualRouterId = vrrpRouterId;
+          inherit authPass;
+          address = "${vip}/${toString prefixLength}";
+        } else null;
+    } // network;
+
+  network = {
+    inherit interface prefixLength;
+    gateway = opt "gateway";
+    nameservers = opt "nameservers";
+    # eth0-style names exist only with the kernel's own naming; systemd would call the
+    # same NIC ens3 or enp1s0.
+    kernelInterfaceName = builtins.match "eth[0-9]+" interface != null;
+  };
+
+  servers = builtins.genList (i: mkNode "server" i (checkNode "controlPlane" i (builtins.elemAt controlPlane i))) (builtins.length controlPlane);
+  agents = builtins.genList (i: mkNode "agent" i (checkNode "workers" i (builtins.elemAt workers i))) (builtins.length workers);
+  allNodes = servers ++ agents;
+  nodeNames = map (n: n.name) allNodes;
+
+  nodes = builtins.listToAttrs (map (n: { name = n.name; value = n; }) allNodes);
+
+  disks = map (n: n.disk) allNodes;
+  uniformDisk = builtins.all (d: d == builtins.head disks) disks;
+
+  # `minimal` is applied to every node, whatever its role, so it carries nothing that
+  # belongs to one node: no address (it uses DHCP) and, when the nodes' disks differ, no
+  # GRUB device either (the EFI loader is rewritten, the BIOS stage already installed on
+  # each disk stays as it is).
+  minimal = {
+    name = "minimal";
+    role = "minimal";
+    disk = builtins.head disks;
+    grubDevices = if uniformDisk then null else [ "nodev" ];
+  } // network;
+
+  validated =
+    if !(builtins.isString name) || name == "" then fail "`name` must be a non-empty string"
+    else if !(builtins.isList controlPlane) || controlPlane == [ ] then fail "`controlPlane` needs at least one node"
+    else if !(builtins.isList workers) then fail "`workers` must be a list"
+    else if builtins.length (builtins.attrNames nodes) != builtins.length allNodes then fail "node names must be unique, got ${builtins.toJSON nodeNames}"
+    else if !(builtins.isInt vrrpRouterId) || vrrpRouterId < 1 || vrrpRouterId > 255 then fail "`vrrpRouterId` must be an integer from 1 to 255"
+    else if !(builtins.isInt prefixLength) || prefixLength < 0 || prefixLength > 32 then fail "`prefixLength` must be an integer from 0 to 32"
+    else if !(builtins.isString interface) || interface == "" then fail "`interface` must be a non-empty string"
+    else true;
+in
+assert validated;
+{
+  inherit nodes nodeNames minimal;
+  system = opt "system";
+  cluster = { inherit name vip; apiServer = serverUrl; };
+}

@@ -1,0 +1,259 @@
+# Generated from constructs/ by `npm run modules`. Do not edit: change the constructs and regenerate.
+
+variable "control_plane" {
+  description = "Control-plane nodes, 1 to 7; the first initialises the cluster and the others join one at a time. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda) and `host_key` (pins the node's SSH host key)."
+  type = list(object({
+    name     = string
+    ip       = string
+    ssh_host = optional(string)
+    ssh_port = optional(number, 22)
+    disk     = optional(string)
+    host_key = optional(string)
+  }))
+
+  validation {
+    condition     = length(var.control_plane) >= 1 && length(var.control_plane) <= 7
+    error_message = "The control_plane list must hold 1 to 7 nodes (etcd advises at most 7 members)."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.control_plane : can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", n.name))])
+    error_message = "Every control_plane node name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.control_plane : n.name != "minimal"])
+    error_message = "No control_plane node may be named \"minimal\": that name is reserved for the cleanup configuration."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.control_plane : can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", n.ip))])
+    error_message = "Every control_plane node ip must be an IPv4 address in dotted-quad form, such as 192.168.1.101."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.control_plane : n.ssh_host == null || can(regex("^[A-Za-z0-9._:-]+$", n.ssh_host))])
+    error_message = "Every control_plane node ssh_host must be a host name or address without spaces or quotes."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.control_plane : n.ssh_port >= 1 && n.ssh_port <= 65535 && floor(n.ssh_port) == n.ssh_port])
+    error_message = "Every control_plane node ssh_port must be a whole number from 1 to 65535."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.control_plane : n.disk == null || can(regex("^/[A-Za-z0-9._/+:-]+$", n.disk))])
+    error_message = "Every control_plane node disk must be an absolute device path such as /dev/sda."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.control_plane : n.host_key == null || can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\n]*)?$", n.host_key))])
+    error_message = "Every control_plane node host_key must be an SSH public key line such as \"ssh-ed25519 AAAA...\"."
+  }
+}
+
+variable "deploy" {
+  description = "Deploy the nodes over SSH. When false, only keys, token and flake tree are produced."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "flake_lock" {
+  description = "Contents of a flake.lock to copy into the tree, e.g. `file(\"flake.lock\")`, so every node builds from the same inputs. Null writes none."
+  type        = string
+  default     = null
+  nullable    = true
+}
+
+variable "gateway" {
+  description = "Default gateway of the nodes, inside the node subnet."
+  type        = string
+  default     = "192.168.1.1"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", var.gateway))
+    error_message = "The gateway must be an IPv4 address in dotted-quad form, such as 192.168.1.1."
+  }
+}
+
+variable "interface" {
+  description = "Network interface that carries the static address and the VIP."
+  type        = string
+  default     = "eth0"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]{1,15}$", var.interface))
+    error_message = "The interface must be a Linux interface name of 1 to 15 letters, digits, \".\", \"_\" or \"-\", such as eth0."
+  }
+}
+
+variable "name" {
+  description = "Cluster name: an RFC 1123 label of 1-63 characters. Also seeds the keepalived VRRP password."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.name))
+    error_message = "The cluster name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit."
+  }
+}
+
+variable "nameservers" {
+  description = "DNS servers of the nodes."
+  type        = list(string)
+  default     = ["8.8.8.8"]
+  nullable    = false
+
+  validation {
+    condition     = length(var.nameservers) >= 1 && alltrue([for s in var.nameservers : can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", s))])
+    error_message = "The nameservers list must hold at least one IPv4 address, each in dotted-quad form."
+  }
+}
+
+variable "nixpkgs" {
+  description = "nixpkgs flake reference all nodes build from; pin a revision so that nodes added later run the same system."
+  type        = string
+  default     = "github:NixOS/nixpkgs/nixos-24.05"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9+.-]*:[^\\s\"'\\\\$${}`]+$", var.nixpkgs))
+    error_message = "The nixpkgs value must be a flake reference such as github:NixOS/nixpkgs/nixos-24.05, without spaces, quotes, backslashes, \"$\" or braces."
+  }
+}
+
+variable "output_dir" {
+  description = "Local directory for the flake tree (`<output_dir>/nix`) and the kubeconfig. Null means `<root module>/out/<name>`."
+  type        = string
+  default     = null
+  nullable    = true
+}
+
+variable "prefix_length" {
+  description = "Prefix length of the node subnet; node IPs, the VIP and the gateway lie in it."
+  type        = number
+  default     = 24
+  nullable    = false
+
+  validation {
+    condition     = var.prefix_length >= 1 && var.prefix_length <= 30 && floor(var.prefix_length) == var.prefix_length
+    error_message = "The prefix_length must be a whole number from 1 to 30, so that the subnet has room for nodes and a VIP."
+  }
+}
+
+variable "ready_timeout_seconds" {
+  description = "Seconds a node may take to become ready after nixos-rebuild switch before the apply fails."
+  type        = number
+  default     = 900
+  nullable    = false
+
+  validation {
+    condition     = var.ready_timeout_seconds >= 1 && var.ready_timeout_seconds <= 86400 && floor(var.ready_timeout_seconds) == var.ready_timeout_seconds
+    error_message = "The ready_timeout_seconds must be a whole number of seconds from 1 to 86400."
+  }
+}
+
+variable "remote_flake_dir" {
+  description = "Root-only directory on each node that receives the flake tree."
+  type        = string
+  default     = "/etc/nico/flake"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^/[A-Za-z0-9._/+:-]+$", var.remote_flake_dir)) && var.remote_flake_dir != "/"
+    error_message = "The remote_flake_dir must be an absolute directory path other than \"/\", made of letters, digits and \". _ / + : -\"."
+  }
+}
+
+variable "ssh_private_key" {
+  description = "Existing ED25519 private key (OpenSSH or PEM, no passphrase) to use as the machine key, e.g. `file(\"machine-key\")`. Null generates one."
+  type        = string
+  default     = null
+  nullable    = true
+  sensitive   = true
+}
+
+variable "ssh_user" {
+  description = "User Terraform connects as over SSH; it must be able to run nixos-rebuild."
+  type        = string
+  default     = "root"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_-]{0,31}$", var.ssh_user))
+    error_message = "The ssh_user must be a Unix user name such as root."
+  }
+}
+
+variable "vip" {
+  description = "Virtual IPv4 address of the Kubernetes API, held by one control-plane node at a time through keepalived."
+  type        = string
+
+  validation {
+    condition     = can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", var.vip))
+    error_message = "The vip must be an IPv4 address in dotted-quad form, such as 192.168.1.100."
+  }
+}
+
+variable "vrrp_router_id" {
+  description = "keepalived virtual router id (VRID), 1-255; unique on the L2 segment."
+  type        = number
+  default     = 51
+  nullable    = false
+
+  validation {
+    condition     = var.vrrp_router_id >= 1 && var.vrrp_router_id <= 255 && floor(var.vrrp_router_id) == var.vrrp_router_id
+    error_message = "The vrrp_router_id must be a whole number from 1 to 255."
+  }
+}
+
+variable "workers" {
+  description = "Worker (agent) nodes; they join in parallel after the control plane. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda) and `host_key` (pins the node's SSH host key)."
+  type = list(object({
+    name     = string
+    ip       = string
+    ssh_host = optional(string)
+    ssh_port = optional(number, 22)
+    disk     = optional(string)
+    host_key = optional(string)
+  }))
+  default  = []
+  nullable = false
+
+  validation {
+    condition     = alltrue([for n in var.workers : can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", n.name))])
+    error_message = "Every workers node name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.workers : n.name != "minimal"])
+    error_message = "No workers node may be named \"minimal\": that name is reserved for the cleanup configuration."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.workers : can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", n.ip))])
+    error_message = "Every workers node ip must be an IPv4 address in dotted-quad form, such as 192.168.1.101."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.workers : n.ssh_host == null || can(regex("^[A-Za-z0-9._:-]+$", n.ssh_host))])
+    error_message = "Every workers node ssh_host must be a host name or address without spaces or quotes."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.workers : n.ssh_port >= 1 && n.ssh_port <= 65535 && floor(n.ssh_port) == n.ssh_port])
+    error_message = "Every workers node ssh_port must be a whole number from 1 to 65535."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.workers : n.disk == null || can(regex("^/[A-Za-z0-9._/+:-]+$", n.disk))])
+    error_message = "Every workers node disk must be an absolute device path such as /dev/sda."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.workers : n.host_key == null || can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\n]*)?$", n.host_key))])
+    error_message = "Every workers node host_key must be an SSH public key line such as \"ssh-ed25519 AAAA...\"."
+  }
+}
