@@ -50,6 +50,7 @@ export function tempDir(prefix: string): string {
 
 /** Synthesizes the TypeScript app for a description, as `main.ts` does from a cluster file. */
 export function synthApp(description: ClusterDescription, workDir: string): { stackDir: string; outDir: string } {
+  fs.mkdirSync(workDir, { recursive: true });
   const file = path.join(workDir, 'cluster.yaml');
   fs.writeFileSync(file, toYaml(description));
   const env = { NICO_CLUSTER_FILE: file, NICO_OUT_DIR: path.join(workDir, 'out'), CDKTF_OUTDIR: path.join(workDir, 'cdktf.out') };

@@ -1,0 +1,229 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { ClusterDescription, NodeDescription } from '../../constructs';
+import { writeModuleRoot } from '../helpers/module-root';
+import { synthApp, tempDir, TERRAFORM, terraformEnv } from '../helpers/terraform';
+import { Call, generateKeyPair, KeyPair, TestLab } from './harness';
+
+jest.setTimeout(20 * 60 * 1000);
+
+// Three masters, four workers, and spare workers added later; all on loopback inside the lab's namespace.
+const MASTERS = ['cp-01', 'cp-02', 'cp-03'];
+const WORKERS = ['w-01', 'w-02', 'w-03', 'w-04'];
+const SPARES = ['w-05', 'w-06'];
+const ADDRESS: Record<string, string> = Object.fromEntries([
+  ...MASTERS.map((n, i) => [n, `127.0.0.${11 + i}`]),
+  ...[...WORKERS, ...SPARES].map((n, i) => [n, `127.0.0.${21 + i}`]),
+]);
+const VIP = '127.0.0.100';
+const FLAKE_DIR = '/etc/nico/flake';
+
+let lab: TestLab;
+let key: KeyPair;
+const work = tempDir('e2e');
+
+function description(name: string, masters: string[], workers: string[], patch: Record<string, Partial<NodeDescription>> = {}): ClusterDescription {
+  const node = (n: string): NodeDescription => ({ name: n, ip: ADDRESS[n], hostKey: lab.node(n).hostPublicKey, ...patch[n] });
+  return {
+    name,
+    vip: VIP,
+    gateway: '127.0.0.1',
+    controlPlane: masters.map(node),
+    workers: workers.map(node),
+    sshPrivateKeyFile: key.privateKeyFile,
+    deploy: true,
+    readyTimeoutSeconds: 30,
+  };
+}
+
+/** Synthesizes `d` into its own directory (one state per cluster name) and runs terraform there, inside the lab. */
+async function tf(d: ClusterDescription, ...args: string[]) {
+  const { stackDir } = synthApp(d, path.join(work, d.name));
+  const result = await lab.exec(TERRAFORM, [`-chdir=${stackDir}`, ...args], { env: terraformEnv() });
+  return { ...result, output: result.stdout + result.stderr };
+}
+
+async function apply(d: ClusterDescription) {
+  await tf(d, 'init', '-input=false');
+  return tf(d, 'apply', '-input=false', '-auto-approve', '-no-color');
+}
+
+/** From a node's first call to its last: the node's deployment as the stand-ins saw it. */
+function interval(calls: Call[], node: string): { start: number; end: number } {
+  const mine = calls.filter((c) => c.node === node);
+  if (mine.length === 0) throw new Error(`no call on ${node}`);
+  return { start: Math.min(...mine.map((c) => c.start)), end: Math.max(...mine.map((c) => c.end)) };
+}
+
+const switches = (calls: Call[]) => calls.filter((c) => c.command === 'nixos-rebuild');
+const nodesCalled = (calls: Call[]) => [...new Set(calls.map((c) => c.node))].sort();
+
+beforeAll(async () => {
+  key = await generateKeyPair(work, 'machine-key');
+  lab = await TestLab.start({
+    nodes: Object.entries(ADDRESS).map(([name, address]) => ({ name, address, role: MASTERS.includes(name) ? 'server' : 'agent' })),
+    authorizedKey: key.publicKey,
+    identityFile: key.privateKeyFile,
+  });
+  for (const m of MASTERS) lab.node(m).control({ sleepSeconds: 1 });
+  for (const w of [...WORKERS, ...SPARES]) lab.node(w).control({ sleepSeconds: 2 });
+});
+
+afterAll(async () => {
+  await lab?.stop();
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('a 3-master, 4-worker cluster deployed over SSH', () => {
+  const cluster = () => description('e2e', MASTERS, WORKERS);
+  let calls: Call[];
+
+  test('when applied, then every node is switched to its own configuration through a path: flake', async () => {
+    const result = await apply(cluster());
+    expect(result.code).toBe(0);
+    calls = lab.calls();
+    for (const node of [...MASTERS, ...WORKERS]) {
+      const mine = switches(calls).filter((c) => c.node === node);
+      expect(mine.map((c) => c.args)).toEqual([['switch', '--flake', `path:${FLAKE_DIR}#${node}`]]);
+    }
+    expect(result.output).toMatch(/nico: cp-02: waiting until it is ready/);
+  });
+
+  test('then the tree on each node is complete, root-only, with 0600 secrets', () => {
+    const expected = ['flake.nix', 'cluster.nix', 'README.md', 'machine-ssh-private-key', 'machine-ssh-public-key', 'join-token', 'nodes/generator.nix', 'nodes/minimal.nix'];
+    for (const c of switches(calls)) {
+      const flake = c.flake!;
+      expect(flake.dir).toBe(FLAKE_DIR);
+      expect([flake.dirMode, flake.dirOwner]).toEqual(['700', 'root']);
+      const modes = Object.fromEntries(flake.entries.map((e) => [e.path, e.mode]));
+      expect(Object.keys(modes)).toEqual(expect.arrayContaining(expected));
+      expect([modes['machine-ssh-private-key'], modes['join-token']]).toEqual(['600', '600']);
+      for (const e of flake.entries) expect(e.mode).toMatch(/^[0-7]00$/); // nothing for group or others
+    }
+  });
+
+  test('then the init master finished before joiner 1 started, joiner 1 before joiner 2, joiner 2 before any worker', () => {
+    const [init, j1, j2] = MASTERS.map((m) => interval(calls, m));
+    const workers = WORKERS.map((w) => interval(calls, w));
+    expect(init.end).toBeLessThanOrEqual(j1.start);
+    expect(j1.end).toBeLessThanOrEqual(j2.start);
+    for (const w of workers) expect(j2.end).toBeLessThanOrEqual(w.start);
+  });
+
+  test('then the workers were deployed in parallel: their intervals overlap', () => {
+    const workers = WORKERS.map((w) => interval(calls, w));
+    expect(Math.max(...workers.map((w) => w.start))).toBeLessThan(Math.min(...workers.map((w) => w.end)));
+  });
+
+  test('then the kubeconfig output points at the VIP', async () => {
+    const out = await tf(cluster(), 'output', '-raw', 'kubeconfig');
+    expect(out.stdout).toContain(`server: https://${VIP}:6443`);
+  });
+
+  test('when applied again without changes, then nothing changes and no command runs on any node', async () => {
+    lab.clearCalls();
+    expect((await tf(cluster(), 'plan', '-input=false', '-detailed-exitcode')).code).toBe(0);
+    const result = await tf(cluster(), 'apply', '-input=false', '-auto-approve', '-no-color');
+    expect(result.output).toMatch(/0 added, 0 changed, 0 destroyed/);
+    expect(lab.calls()).toEqual([]);
+  });
+
+  test('when a worker is added, then only that worker is deployed', async () => {
+    lab.clearCalls();
+    const result = await apply(description('e2e', MASTERS, [...WORKERS, 'w-05']));
+    expect(result.code).toBe(0);
+    expect(nodesCalled(lab.calls())).toEqual(['w-05']);
+  });
+
+  test('when a new worker fails to rebuild, then the apply fails naming it, and after the fault is cleared only it is deployed', async () => {
+    const withFailing = description('e2e', MASTERS, [...WORKERS, 'w-05', 'w-06']);
+    lab.node('w-06').control({ fail: true });
+    lab.clearCalls();
+    const failed = await apply(withFailing);
+    expect(failed.code).not.toBe(0);
+    expect(failed.output).toMatch(/w-06/);
+    expect(failed.output).toMatch(/stand-in failure for w-06/);
+    expect(nodesCalled(lab.calls())).toEqual(['w-06']);
+    for (const n of [...MASTERS, ...WORKERS, 'w-05']) expect((await lab.node(n).state()).activeConfig).toBe(n);
+
+    lab.node('w-06').control({ sleepSeconds: 2 });
+    lab.clearCalls();
+    expect((await apply(withFailing)).code).toBe(0);
+    expect(nodesCalled(lab.calls())).toEqual(['w-06']);
+    expect((await lab.node('w-06').state()).activeConfig).toBe('w-06');
+  });
+
+  test('when destroyed, then #minimal runs on every node: workers, then joiners last to first, the init master last', async () => {
+    lab.clearCalls();
+    const result = await tf(description('e2e', MASTERS, [...WORKERS, 'w-05', 'w-06']), 'destroy', '-input=false', '-auto-approve', '-no-color');
+    expect(result.code).toBe(0);
+    const done = switches(lab.calls());
+    const all = [...MASTERS, ...WORKERS, ...SPARES];
+    for (const n of all) expect(done.filter((c) => c.node === n).map((c) => c.args)).toEqual([['switch', '--flake', `path:${FLAKE_DIR}#minimal`]]);
+    const at = (n: string) => done.find((c) => c.node === n)!;
+    const lastWorker = Math.max(...[...WORKERS, ...SPARES].map((w) => at(w).end));
+    expect(lastWorker).toBeLessThanOrEqual(at('cp-03').start);
+    expect(at('cp-03').end).toBeLessThanOrEqual(at('cp-02').start);
+    expect(at('cp-02').end).toBeLessThanOrEqual(at('cp-01').start);
+    for (const n of all) expect((await lab.node(n).state()).clean).toBe(true);
+  });
+});
+
+describe('failures that must stop the deployment early', () => {
+  test('given the init master fails to rebuild, when applied, then no joiner and no worker is touched', async () => {
+    lab.node('cp-01').control({ fail: true });
+    lab.clearCalls();
+    const result = await apply(description('init-fails', MASTERS, ['w-01', 'w-02']));
+    lab.node('cp-01').control({});
+    expect(result.code).not.toBe(0);
+    expect(result.output).toMatch(/stand-in failure for cp-01/);
+    expect(nodesCalled(lab.calls())).toEqual(['cp-01']);
+  });
+
+  test('given a wrong pinned host key, when applied, then it fails before any command runs on that node', async () => {
+    await lab.node('cp-02').shell(`mkdir -p ${FLAKE_DIR} && echo untouched > ${FLAKE_DIR}/marker`);
+    lab.clearCalls();
+    const wrong = { 'cp-02': { hostKey: lab.node('w-01').hostPublicKey } };
+    const result = await apply(description('pinned', ['cp-02'], [], wrong));
+    expect(result.code).not.toBe(0);
+    expect(result.output).toMatch(/host key|handshake/i);
+    expect(lab.calls()).toEqual([]);
+    expect(await lab.node('cp-02').readFile(`${FLAKE_DIR}/marker`)).toBe('untouched\n'); // not even the upload's rm ran
+  });
+});
+
+describe('the HCL module deployed over SSH', () => {
+  const masters = MASTERS;
+  const workers = ['w-01', 'w-02', 'w-03'];
+  const root = path.join(work, 'module-root');
+  const terraformIn = (...args: string[]) => lab.exec(TERRAFORM, [`-chdir=${root}`, ...args], { env: terraformEnv() });
+
+  test('when applied, then it deploys in the same order as the app: init, joiners one at a time, workers in parallel', async () => {
+    writeModuleRoot(root, description('module', masters, workers), path.join(work, 'module-out'));
+    expect((await terraformIn('init', '-input=false')).code).toBe(0);
+    lab.clearCalls();
+    const result = await terraformIn('apply', '-input=false', '-auto-approve', '-no-color');
+    expect(result.code).toBe(0);
+    const calls = lab.calls();
+    for (const n of [...masters, ...workers]) {
+      expect(switches(calls).filter((c) => c.node === n).map((c) => c.args)).toEqual([['switch', '--flake', `path:${FLAKE_DIR}#${n}`]]);
+    }
+    const [init, j1, j2] = masters.map((m) => interval(calls, m));
+    const w = workers.map((n) => interval(calls, n));
+    expect(init.end).toBeLessThanOrEqual(j1.start);
+    expect(j1.end).toBeLessThanOrEqual(j2.start);
+    for (const x of w) expect(j2.end).toBeLessThanOrEqual(x.start);
+    expect(Math.max(...w.map((x) => x.start))).toBeLessThan(Math.min(...w.map((x) => x.end)));
+  });
+
+  test('when destroyed, then #minimal runs on workers first, joiners last to first, the init master last', async () => {
+    lab.clearCalls();
+    expect((await terraformIn('destroy', '-input=false', '-auto-approve', '-no-color')).code).toBe(0);
+    const done = switches(lab.calls());
+    for (const n of [...masters, ...workers]) expect(done.filter((c) => c.node === n).map((c) => c.args)).toEqual([['switch', '--flake', `path:${FLAKE_DIR}#minimal`]]);
+    const at = (n: string) => done.find((c) => c.node === n)!;
+    expect(Math.max(...workers.map((n) => at(n).end))).toBeLessThanOrEqual(at('cp-03').start);
+    expect(at('cp-03').end).toBeLessThanOrEqual(at('cp-02').start);
+    expect(at('cp-02').end).toBeLessThanOrEqual(at('cp-01').start);
+  });
+});

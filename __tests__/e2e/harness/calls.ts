@@ -1,0 +1,52 @@
+import { existsSync, readFileSync } from 'node:fs';
+
+/** One entry of the uploaded flake directory, as `find -printf '%y %m %u %P'` saw it on the node. */
+export interface FlakeEntry {
+  /** Relative to the flake directory. */
+  path: string;
+  /** find's %y: f file, d directory, l symlink. */
+  type: string;
+  /** Permission bits in octal, e.g. '600', '755'. */
+  mode: string;
+  owner: string;
+}
+
+/** What `nixos-rebuild switch --flake path:<dir>#<config>` was given, seen when it was called. */
+export interface FlakeListing {
+  dir: string;
+  config: string;
+  dirMode: string;
+  dirOwner: string;
+  parentMode: string;
+  parentOwner: string;
+  entries: FlakeEntry[];
+}
+
+/** One call of a stand-in command on a node. */
+export interface Call {
+  node: string;
+  command: 'nixos-rebuild' | 'k3s' | 'systemctl';
+  args: string[];
+  /** Epoch milliseconds when the command started and ended. */
+  start: number;
+  end: number;
+  exit: number;
+  /** The message the stand-in printed on stderr when it refused or failed. */
+  error?: string;
+  /** Only for a well-formed nixos-rebuild call. */
+  flake?: FlakeListing;
+}
+
+export function readCalls(file: string): Call[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line, i) => {
+      try {
+        return JSON.parse(line) as Call;
+      } catch (e) {
+        throw new Error(`${file}:${i + 1}: a stand-in wrote a line that is not JSON (${(e as Error).message}): ${line}`);
+      }
+    });
+}
