@@ -61,8 +61,9 @@ export class NicoCluster extends Construct {
         description: 'Every node with its IP and role, in deployment order.',
       },
       kubeconfig: {
-        value: '${one([for f in data.local_sensitive_file.kubeconfig : f.content])}',
-        description: 'Admin kubeconfig of the cluster, pointing at https://<vip>:6443 (null unless deploy is on).',
+        // "" rather than null without deployment: cdktf-cli's output view crashes on null values.
+        value: '${join("", [for f in data.local_sensitive_file.kubeconfig : f.content])}',
+        description: 'Admin kubeconfig of the cluster, pointing at https://<vip>:6443 (empty unless deploy is on).',
         sensitive: true,
       },
     };

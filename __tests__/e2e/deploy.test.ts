@@ -17,6 +17,7 @@ const ADDRESS: Record<string, string> = Object.fromEntries([
 ]);
 const VIP = '127.0.0.100';
 const FLAKE_DIR = '/etc/nico/flake';
+const ROOT = path.resolve(__dirname, '..', '..');
 
 let lab: TestLab;
 let key: KeyPair;
@@ -135,8 +136,15 @@ describe('a 3-master, 4-worker cluster deployed over SSH', () => {
     expect(nodesCalled(lab.calls())).toEqual(['w-05']);
   });
 
+  test("when one worker's own entry changes, then only it is redeployed, without the #minimal cleanup", async () => {
+    lab.clearCalls();
+    const result = await apply(description('e2e', MASTERS, [...WORKERS, 'w-05'], { 'w-05': { disk: '/dev/vdb' } }));
+    expect(result.code).toBe(0);
+    expect(switches(lab.calls()).map((c) => [c.node, c.args[2]])).toEqual([['w-05', `path:${FLAKE_DIR}#w-05`]]);
+  });
+
   test('when a new worker fails to rebuild, then the apply fails naming it, and after the fault is cleared only it is deployed', async () => {
-    const withFailing = description('e2e', MASTERS, [...WORKERS, 'w-05', 'w-06']);
+    const withFailing = description('e2e', MASTERS, [...WORKERS, 'w-05', 'w-06'], { 'w-05': { disk: '/dev/vdb' } });
     lab.node('w-06').control({ fail: true });
     lab.clearCalls();
     const failed = await apply(withFailing);
@@ -155,7 +163,7 @@ describe('a 3-master, 4-worker cluster deployed over SSH', () => {
 
   test('when destroyed, then #minimal runs on every node: workers, then joiners last to first, the init master last', async () => {
     lab.clearCalls();
-    const result = await tf(description('e2e', MASTERS, [...WORKERS, 'w-05', 'w-06']), 'destroy', '-input=false', '-auto-approve', '-no-color');
+    const result = await tf(description('e2e', MASTERS, [...WORKERS, 'w-05', 'w-06'], { 'w-05': { disk: '/dev/vdb' } }), 'destroy', '-input=false', '-auto-approve', '-no-color');
     expect(result.code).toBe(0);
     const done = switches(lab.calls());
     const all = [...MASTERS, ...WORKERS, ...SPARES];
@@ -225,5 +233,26 @@ describe('the HCL module deployed over SSH', () => {
     expect(Math.max(...workers.map((n) => at(n).end))).toBeLessThanOrEqual(at('cp-03').start);
     expect(at('cp-03').end).toBeLessThanOrEqual(at('cp-02').start);
     expect(at('cp-02').end).toBeLessThanOrEqual(at('cp-01').start);
+  });
+});
+
+describe('the app deployed with cdktf deploy', () => {
+  test('when deployed and destroyed with the cdktf CLI (offline: --skip-provider-lock), then the node is switched and then cleaned', async () => {
+    const dir = path.join(work, 'via-cdktf');
+    fs.mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, 'cluster.json');
+    fs.writeFileSync(file, JSON.stringify(description('via-cdktf', ['cp-02'], [])));
+    const env = terraformEnv({ NICO_CLUSTER_FILE: file, NICO_OUT_DIR: path.join(dir, 'out'), CI: 'true' });
+    const cdktf = (command: string) =>
+      lab.exec('npx', ['cdktf', command, '--skip-provider-lock', '--auto-approve', '--output', path.join(dir, 'cdktf.out'), 'via-cdktf'], { env, cwd: ROOT });
+
+    lab.clearCalls();
+    const deployed = await cdktf('deploy');
+    expect(deployed.code).toBe(0);
+    expect(switches(lab.calls()).map((c) => [c.node, c.args[2]])).toEqual([['cp-02', `path:${FLAKE_DIR}#cp-02`]]);
+
+    lab.clearCalls();
+    expect((await cdktf('destroy')).code).toBe(0);
+    expect(switches(lab.calls()).map((c) => [c.node, c.args[2]])).toEqual([['cp-02', `path:${FLAKE_DIR}#minimal`]]);
   });
 });

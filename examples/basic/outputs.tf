@@ -14,7 +14,7 @@ output "nodes" {
 }
 
 output "kubeconfig" {
-  description = "Admin kubeconfig pointing at the VIP (null unless deploy is on)."
+  description = "Admin kubeconfig pointing at the VIP (empty unless deploy is on)."
   value       = module.k3s.kubeconfig
   sensitive   = true
 }

@@ -6,9 +6,9 @@ output "flake_dir" {
 }
 
 output "kubeconfig" {
-  description = "Admin kubeconfig of the cluster, pointing at https://<vip>:6443 (null unless deploy is on)."
+  description = "Admin kubeconfig of the cluster, pointing at https://<vip>:6443 (empty unless deploy is on)."
   sensitive   = true
-  value       = one([for f in data.local_sensitive_file.kubeconfig : f.content])
+  value       = join("", [for f in data.local_sensitive_file.kubeconfig : f.content])
 }
 
 output "nodes" {
