@@ -1,9 +1,8 @@
 // One jest run, five projects: `npm test` runs them all; `jest --selectProjects nix` runs one.
-// Terraform and end-to-end tests drive real binaries, so they get long timeouts and run one file at a time.
+// Terraform and end-to-end tests drive real binaries; their files set long timeouts themselves.
 const base = {
   preset: 'ts-jest',
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] },
 };
 
 module.exports = {
