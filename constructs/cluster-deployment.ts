@@ -22,6 +22,13 @@ const SETTINGS = {
 
 const whenDeploying = (map: string) => `\${local.deploy ? ${map} : {}}`;
 
+/** The control-plane node at one position of the chain, as a map from its name to its name (or empty). */
+const controlPlaneAt = (position: number) => `\${{ for name, n in local.deploy_control_plane : name => name if n.index == ${position} }}`;
+
+function local(scope: Construct, name: string, expression: string): void {
+  new TerraformLocal(scope, `local-${name.replace(/_/g, '-')}`, expression).overrideLogicalId(name);
+}
+
 /**
  * Deploys the cluster in the order etcd and k3s need: the init master, then each other master alone
  * (etcd admits one learner at a time), then every worker in parallel. Destroy runs in reverse:
@@ -32,27 +39,24 @@ export class ClusterDeployment extends Construct {
   constructor(scope: Construct, id: string, props: ClusterDeploymentProps) {
     super(scope, id);
     new TerraformLocal(this, 'node-settings', SETTINGS).overrideLogicalId('node_settings');
-    // The init master, by name, when deploying: the first node of the chain and the kubeconfig source.
-    new TerraformLocal(this, 'init-master-node', whenDeploying('{ for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) if i == 0 }')).overrideLogicalId(
-      'init_master',
-    );
-    const masterSettings = '{ settings = local.node_settings.control_plane, node = each.value }';
+    // The nodes to deploy, by name, each computed once: `for_each` below selects names only and every
+    // instance reads its node from here (see NodeDeploymentProps.forEach for why).
+    local(this, 'deploy_control_plane', whenDeploying('{ for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) }'));
+    local(this, 'deploy_workers', whenDeploying('{ for n in local.cluster.workers : n.name => n }'));
+    local(this, 'deploy_worker_names', '${{ for name, n in local.deploy_workers : name => name }}');
+    // The init master: the first node of the chain and the kubeconfig source.
+    local(this, 'init_master', controlPlaneAt(0));
 
-    new NodeDeployment(this, 'init-master', {
-      resourceName: 'init_master',
-      role: 'init',
-      forEach: '${local.init_master}',
-      settings: masterSettings,
-      dependsOn: props.flakeFiles,
-    });
+    const master = { nodesLocal: 'deploy_control_plane', settings: 'local.node_settings.control_plane' };
+    new NodeDeployment(this, 'init-master', { ...master, resourceName: 'init_master', role: 'init', forEach: '${local.init_master}', dependsOn: props.flakeFiles });
     const chain = ['terraform_data.init_master'];
     for (let position = 1; position <= JOINER_POSITIONS; position++) {
       const name = `joiner_${position}`;
       new NodeDeployment(this, `joiner-${position}`, {
+        ...master,
         resourceName: name,
         role: 'joiner',
-        forEach: whenDeploying(`{ for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) if i == ${position} }`),
-        settings: masterSettings,
+        forEach: controlPlaneAt(position),
         dependsOn: [...props.flakeFiles, chain[chain.length - 1]],
       });
       chain.push(`terraform_data.${name}`);
@@ -60,8 +64,9 @@ export class ClusterDeployment extends Construct {
     new NodeDeployment(this, 'workers', {
       resourceName: 'workers',
       role: 'worker',
-      forEach: whenDeploying('{ for n in local.cluster.workers : n.name => n }'),
-      settings: '{ settings = local.node_settings.worker, node = each.value }',
+      nodesLocal: 'deploy_workers',
+      forEach: '${local.deploy_worker_names}',
+      settings: 'local.node_settings.worker',
       dependsOn: [...props.flakeFiles, ...chain],
     });
 
@@ -77,10 +82,10 @@ export class ClusterDeployment extends Construct {
           interpreter: ['/bin/sh', '-c'],
           command: '${file("${local.templates_dir}/fetch-kubeconfig.sh")}',
           environment: {
-            SSH_HOST: '${each.value.ssh_host}',
-            SSH_PORT: '${each.value.ssh_port}',
+            SSH_HOST: '${local.deploy_control_plane[each.key].ssh_host}',
+            SSH_PORT: '${local.deploy_control_plane[each.key].ssh_port}',
             SSH_USER: '${local.cluster.ssh_user}',
-            HOST_KEY: '${each.value.host_key == null ? "" : each.value.host_key}',
+            HOST_KEY: '${local.deploy_control_plane[each.key].host_key == null ? "" : local.deploy_control_plane[each.key].host_key}',
             KEY_FILE: '${abspath(local.flake_dir)}/machine-ssh-private-key',
             VIP: '${local.cluster.vip}',
             OUT: '${abspath(local.output_dir)}/kubeconfig',

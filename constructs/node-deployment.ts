@@ -7,10 +7,16 @@ export type NodeRole = 'init' | 'joiner' | 'worker';
 export interface NodeDeploymentProps {
   /** Terraform resource name, e.g. `joiner_2`. */
   readonly resourceName: string;
-  /** Terraform expression of a map from node name to canonical node (`local.cluster` entry). */
+  /** Name of the local holding a map from node name to canonical node (`local.cluster` entry). */
+  readonly nodesLocal: string;
+  /**
+   * Terraform expression of a map from node name to node name: the nodes this resource deploys.
+   * Only names, never node objects: Terraform evaluates `for_each` again for every instance, and a
+   * computed map of objects there makes a plan quadratic in the number of nodes (bench/README.md).
+   */
   readonly forEach: string;
   readonly role: NodeRole;
-  /** Terraform expression of what the node's configuration depends on besides the tree hash. */
+  /** Terraform expression of the cluster-wide settings the node's configuration depends on. */
   readonly settings: string;
   /** Resource addresses that must be complete first. */
   readonly dependsOn: readonly string[];
@@ -50,21 +56,22 @@ export class NodeDeployment extends Construct {
   constructor(scope: Construct, id: string, props: NodeDeploymentProps) {
     super(scope, id);
     const node = '${each.key}';
+    const entry = `local.${props.nodesLocal}[each.key]`;
     const dir = '${self.input.remote_flake_dir}';
 
     const resource = new DataResource(this, 'resource', {
       input: {
-        ssh_host: '${each.value.ssh_host}',
-        ssh_port: '${each.value.ssh_port}',
+        ssh_host: `\${${entry}.ssh_host}`,
+        ssh_port: `\${${entry}.ssh_port}`,
         ssh_user: '${local.cluster.ssh_user}',
-        host_key: '${each.value.host_key}',
+        host_key: `\${${entry}.host_key}`,
         ssh_private_key: '${local.ssh_private_key}',
         remote_flake_dir: '${local.cluster.remote_flake_dir}',
         ready_timeout_seconds: '${local.cluster.ready_timeout_seconds}',
       },
     });
     resource.overrideLogicalId(props.resourceName);
-    resource.addOverride('triggers_replace', `\${sha256(jsonencode([local.flake_hash, ${props.settings}]))}`);
+    resource.addOverride('triggers_replace', `\${sha256(jsonencode([local.flake_hash, { settings = ${props.settings}, node = ${entry} }]))}`);
     resource.addOverride('for_each', props.forEach);
     resource.addOverride('depends_on', [...props.dependsOn]);
     resource.addOverride('lifecycle.create_before_destroy', true);

@@ -66,10 +66,21 @@ describe('NicoCluster synthesized from a description', () => {
     const nodes = config.resource.terraform_data;
     expect(Object.keys(nodes).sort()).toEqual(['init_master', 'joiner_1', 'joiner_2', 'joiner_3', 'joiner_4', 'joiner_5', 'joiner_6', 'kubeconfig', 'workers']);
     expect(nodes.init_master.for_each).toBe('${local.init_master}');
-    expect(config.locals.init_master).toMatch(/^\$\{local\.deploy \? /);
+    expect(config.locals.deploy_control_plane).toMatch(/^\$\{local\.deploy \? /);
+    expect(config.locals.deploy_workers).toMatch(/^\$\{local\.deploy \? /);
     expect(nodes.joiner_1.depends_on).toContain('terraform_data.init_master');
     expect(nodes.joiner_3.depends_on).toContain('terraform_data.joiner_2');
     expect(nodes.workers.depends_on).toEqual(expect.arrayContaining(['terraform_data.init_master', 'terraform_data.joiner_6']));
+  });
+
+  test('then every node position iterates over names only and reads its node from a local', () => {
+    // Terraform evaluates for_each once per instance: a computed map of nodes there is quadratic.
+    const nodes = config.resource.terraform_data;
+    for (const name of ['init_master', 'joiner_1', 'joiner_6', 'workers']) {
+      expect(nodes[name].for_each).toMatch(/^\$\{(local\.\w+|\{ for name, n in local\.deploy_control_plane : name => name if n\.index == \d \})\}$/);
+      expect(JSON.stringify(nodes[name])).not.toMatch(/each\.value/);
+    }
+    expect(nodes.workers.for_each).toBe('${local.deploy_worker_names}');
   });
 });
 

@@ -16,13 +16,16 @@ locals {
     vrrp_router_id        = var.vrrp_router_id
     workers               = [for n in var.workers : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key }]
   }
-  deploy            = var.deploy
-  flake_dir         = "${local.output_dir}/nix"
-  flake_hash        = sha256(jsonencode([local.static_flake_files, local.flake_lock, local.ssh_public_key]))
-  flake_lock        = var.flake_lock
-  init_master       = local.deploy ? { for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) if i == 0 } : {}
-  join_token        = random_password.join_token.result
-  nix_templates_dir = "${path.module}/nix-templates"
+  deploy               = var.deploy
+  deploy_control_plane = local.deploy ? { for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) } : {}
+  deploy_worker_names  = { for name, n in local.deploy_workers : name => name }
+  deploy_workers       = local.deploy ? { for n in local.cluster.workers : n.name => n } : {}
+  flake_dir            = "${local.output_dir}/nix"
+  flake_hash           = sha256(jsonencode([local.static_flake_files, local.flake_lock, local.ssh_public_key]))
+  flake_lock           = var.flake_lock
+  init_master          = { for name, n in local.deploy_control_plane : name => name if n.index == 0 }
+  join_token           = random_password.join_token.result
+  nix_templates_dir    = "${path.module}/nix-templates"
   node_settings = {
     control_plane = { vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface, name = local.cluster.name, vrrp_router_id = local.cluster.vrrp_router_id }
     worker        = { vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface }
@@ -109,15 +112,15 @@ resource "local_sensitive_file" "machine_ssh_private_key" {
 resource "terraform_data" "init_master" {
   for_each = local.init_master
   input = {
-    host_key              = each.value.host_key
+    host_key              = local.deploy_control_plane[each.key].host_key
     ready_timeout_seconds = local.cluster.ready_timeout_seconds
     remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = each.value.ssh_host
-    ssh_port              = each.value.ssh_port
+    ssh_host              = local.deploy_control_plane[each.key].ssh_host
+    ssh_port              = local.deploy_control_plane[each.key].ssh_port
     ssh_private_key       = local.ssh_private_key
     ssh_user              = local.cluster.ssh_user
   }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = each.value }]))
+  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
   depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock]
 
   connection {
@@ -212,17 +215,17 @@ resource "terraform_data" "input_checks" {
 }
 
 resource "terraform_data" "joiner_1" {
-  for_each = local.deploy ? { for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) if i == 1 } : {}
+  for_each = { for name, n in local.deploy_control_plane : name => name if n.index == 1 }
   input = {
-    host_key              = each.value.host_key
+    host_key              = local.deploy_control_plane[each.key].host_key
     ready_timeout_seconds = local.cluster.ready_timeout_seconds
     remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = each.value.ssh_host
-    ssh_port              = each.value.ssh_port
+    ssh_host              = local.deploy_control_plane[each.key].ssh_host
+    ssh_port              = local.deploy_control_plane[each.key].ssh_port
     ssh_private_key       = local.ssh_private_key
     ssh_user              = local.cluster.ssh_user
   }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = each.value }]))
+  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
   depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.init_master]
 
   connection {
@@ -283,17 +286,17 @@ resource "terraform_data" "joiner_1" {
 }
 
 resource "terraform_data" "joiner_2" {
-  for_each = local.deploy ? { for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) if i == 2 } : {}
+  for_each = { for name, n in local.deploy_control_plane : name => name if n.index == 2 }
   input = {
-    host_key              = each.value.host_key
+    host_key              = local.deploy_control_plane[each.key].host_key
     ready_timeout_seconds = local.cluster.ready_timeout_seconds
     remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = each.value.ssh_host
-    ssh_port              = each.value.ssh_port
+    ssh_host              = local.deploy_control_plane[each.key].ssh_host
+    ssh_port              = local.deploy_control_plane[each.key].ssh_port
     ssh_private_key       = local.ssh_private_key
     ssh_user              = local.cluster.ssh_user
   }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = each.value }]))
+  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
   depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_1]
 
   connection {
@@ -354,17 +357,17 @@ resource "terraform_data" "joiner_2" {
 }
 
 resource "terraform_data" "joiner_3" {
-  for_each = local.deploy ? { for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) if i == 3 } : {}
+  for_each = { for name, n in local.deploy_control_plane : name => name if n.index == 3 }
   input = {
-    host_key              = each.value.host_key
+    host_key              = local.deploy_control_plane[each.key].host_key
     ready_timeout_seconds = local.cluster.ready_timeout_seconds
     remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = each.value.ssh_host
-    ssh_port              = each.value.ssh_port
+    ssh_host              = local.deploy_control_plane[each.key].ssh_host
+    ssh_port              = local.deploy_control_plane[each.key].ssh_port
     ssh_private_key       = local.ssh_private_key
     ssh_user              = local.cluster.ssh_user
   }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = each.value }]))
+  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
   depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_2]
 
   connection {
@@ -425,17 +428,17 @@ resource "terraform_data" "joiner_3" {
 }
 
 resource "terraform_data" "joiner_4" {
-  for_each = local.deploy ? { for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) if i == 4 } : {}
+  for_each = { for name, n in local.deploy_control_plane : name => name if n.index == 4 }
   input = {
-    host_key              = each.value.host_key
+    host_key              = local.deploy_control_plane[each.key].host_key
     ready_timeout_seconds = local.cluster.ready_timeout_seconds
     remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = each.value.ssh_host
-    ssh_port              = each.value.ssh_port
+    ssh_host              = local.deploy_control_plane[each.key].ssh_host
+    ssh_port              = local.deploy_control_plane[each.key].ssh_port
     ssh_private_key       = local.ssh_private_key
     ssh_user              = local.cluster.ssh_user
   }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = each.value }]))
+  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
   depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_3]
 
   connection {
@@ -496,17 +499,17 @@ resource "terraform_data" "joiner_4" {
 }
 
 resource "terraform_data" "joiner_5" {
-  for_each = local.deploy ? { for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) if i == 5 } : {}
+  for_each = { for name, n in local.deploy_control_plane : name => name if n.index == 5 }
   input = {
-    host_key              = each.value.host_key
+    host_key              = local.deploy_control_plane[each.key].host_key
     ready_timeout_seconds = local.cluster.ready_timeout_seconds
     remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = each.value.ssh_host
-    ssh_port              = each.value.ssh_port
+    ssh_host              = local.deploy_control_plane[each.key].ssh_host
+    ssh_port              = local.deploy_control_plane[each.key].ssh_port
     ssh_private_key       = local.ssh_private_key
     ssh_user              = local.cluster.ssh_user
   }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = each.value }]))
+  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
   depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_4]
 
   connection {
@@ -567,17 +570,17 @@ resource "terraform_data" "joiner_5" {
 }
 
 resource "terraform_data" "joiner_6" {
-  for_each = local.deploy ? { for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) if i == 6 } : {}
+  for_each = { for name, n in local.deploy_control_plane : name => name if n.index == 6 }
   input = {
-    host_key              = each.value.host_key
+    host_key              = local.deploy_control_plane[each.key].host_key
     ready_timeout_seconds = local.cluster.ready_timeout_seconds
     remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = each.value.ssh_host
-    ssh_port              = each.value.ssh_port
+    ssh_host              = local.deploy_control_plane[each.key].ssh_host
+    ssh_port              = local.deploy_control_plane[each.key].ssh_port
     ssh_private_key       = local.ssh_private_key
     ssh_user              = local.cluster.ssh_user
   }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = each.value }]))
+  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
   depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_5]
 
   connection {
@@ -644,11 +647,11 @@ resource "terraform_data" "kubeconfig" {
   provisioner "local-exec" {
     command = file("${local.templates_dir}/fetch-kubeconfig.sh")
     environment = {
-      HOST_KEY = each.value.host_key == null ? "" : each.value.host_key
+      HOST_KEY = local.deploy_control_plane[each.key].host_key == null ? "" : local.deploy_control_plane[each.key].host_key
       KEY_FILE = "${abspath(local.flake_dir)}/machine-ssh-private-key"
       OUT      = "${abspath(local.output_dir)}/kubeconfig"
-      SSH_HOST = each.value.ssh_host
-      SSH_PORT = each.value.ssh_port
+      SSH_HOST = local.deploy_control_plane[each.key].ssh_host
+      SSH_PORT = local.deploy_control_plane[each.key].ssh_port
       SSH_USER = local.cluster.ssh_user
       VIP      = local.cluster.vip
     }
@@ -657,17 +660,17 @@ resource "terraform_data" "kubeconfig" {
 }
 
 resource "terraform_data" "workers" {
-  for_each = local.deploy ? { for n in local.cluster.workers : n.name => n } : {}
+  for_each = local.deploy_worker_names
   input = {
-    host_key              = each.value.host_key
+    host_key              = local.deploy_workers[each.key].host_key
     ready_timeout_seconds = local.cluster.ready_timeout_seconds
     remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = each.value.ssh_host
-    ssh_port              = each.value.ssh_port
+    ssh_host              = local.deploy_workers[each.key].ssh_host
+    ssh_port              = local.deploy_workers[each.key].ssh_port
     ssh_private_key       = local.ssh_private_key
     ssh_user              = local.cluster.ssh_user
   }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.worker, node = each.value }]))
+  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.worker, node = local.deploy_workers[each.key] }]))
   depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.init_master, terraform_data.joiner_1, terraform_data.joiner_2, terraform_data.joiner_3, terraform_data.joiner_4, terraform_data.joiner_5, terraform_data.joiner_6]
 
   connection {
