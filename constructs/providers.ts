@@ -14,8 +14,18 @@ export const PROVIDER_VERSIONS: Record<'local' | 'tls' | 'random', string> = {
   random: '>= 3.6.0, < 4.0.0',
 };
 
-/** Adds the three providers nico-cluster needs (terraform_data is built in) with their ranges. */
+/**
+ * Terraform versions of the stack and the module: terraform_data (1.4), optional() defaults (1.3),
+ * precondition blocks (1.2); 1.5.7 is the offline fallback the bootstrap builds.
+ */
+export const TERRAFORM_VERSION = '>= 1.5.0';
+
+/**
+ * Adds the three providers nico-cluster needs (terraform_data is built in) with their ranges, and the
+ * Terraform versions it works with: Terraform itself then refuses an older binary with a clear message.
+ */
 export function addProviders(stack: TerraformStack): void {
+  stack.addOverride('terraform.required_version', TERRAFORM_VERSION);
   new LocalProvider(stack, 'local');
   new TlsProvider(stack, 'tls');
   new RandomProvider(stack, 'random');

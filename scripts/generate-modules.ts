@@ -12,14 +12,12 @@ import { execFileSync } from 'child_process';
 import { App, TerraformStack } from 'cdktf';
 import { NicoCluster } from '../constructs';
 import { NIX_TEMPLATES_DIR, TEMPLATES_DIR } from '../constructs/cluster-inputs';
-import { addProviders } from '../constructs/providers';
+import { addProviders, TERRAFORM_VERSION } from '../constructs/providers';
 import { block, expression } from './hcl';
 import { moduleReadme } from './module-readme';
 
 const ROOT = path.resolve(__dirname, '..');
 export const MODULE_DIR = path.join(ROOT, 'modules', 'nico-cluster');
-/** terraform_data (1.4), optional() defaults (1.3), precondition blocks (1.2); 1.5.7 is the offline fallback. */
-const REQUIRED_VERSION = '>= 1.5.0';
 const HEADER = '# Generated from constructs/ by `npm run modules`. Do not edit: change the constructs and regenerate.\n\n';
 /** Resource types in the order a reader meets them: checks, secrets, files, deployment. */
 const RESOURCE_ORDER = ['tls_private_key', 'random_password', 'local_file', 'local_sensitive_file', 'terraform_data'];
@@ -53,7 +51,7 @@ function versionsTf(config: JsonObject): string {
       { source: p.source.includes('/') ? p.source : `hashicorp/${p.source}`, version: p.version },
     ]),
   );
-  return `terraform {\n  required_version = ${expression(REQUIRED_VERSION)}\n\n  required_providers ${expression(providers, '  ')}\n}\n`;
+  return `terraform {\n  required_version = ${expression(TERRAFORM_VERSION)}\n\n  required_providers ${expression(providers, '  ')}\n}\n`;
 }
 
 const blocks = (kind: string, entries: JsonObject) => Object.entries(entries).map(([name, body]) => block(`${kind} "${name}"`, body)).join('\n\n');
@@ -88,7 +86,7 @@ export function generateModule(target = MODULE_DIR): void {
   fs.writeFileSync(path.join(target, 'outputs.tf'), HEADER + blocks('output', config.output) + '\n');
   copyDir(NIX_TEMPLATES_DIR, path.join(target, 'nix-templates'));
   copyDir(TEMPLATES_DIR, path.join(target, 'templates'));
-  fs.writeFileSync(path.join(target, 'README.md'), moduleReadme(config, REQUIRED_VERSION));
+  fs.writeFileSync(path.join(target, 'README.md'), moduleReadme(config, TERRAFORM_VERSION));
   execFileSync(process.env.TERRAFORM_BINARY_NAME ?? 'terraform', ['fmt', '-list=false', target], { stdio: 'inherit' });
 }
 

@@ -48,6 +48,10 @@ describe('NicoCluster synthesized from a description', () => {
     expect(config.resource.local_file.machine_ssh_public_key.filename).toBe('${local.flake_dir}/machine-ssh-public-key');
   });
 
+  test('then Terraform itself refuses a version without terraform_data and optional() (app synth skips cdktf\'s check)', () => {
+    expect(config.terraform.required_version).toBe('>= 1.5.0');
+  });
+
   test('then flake.nix gets the nixpkgs reference of the description', () => {
     expect(config.locals.static_flake_files['flake.nix']).toContain('"github:NixOS/nixpkgs/nixos-24.05", local.cluster.nixpkgs');
   });
