@@ -236,13 +236,13 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
   // Rules across fields: preconditions in HCL.
   {
     variables: ['control_plane', 'workers'],
-    condition: `length(distinct([for n in ${ALL_NODES_HCL} : n.name])) == length(${ALL_NODES_HCL})`,
+    condition: `length(toset([for n in ${ALL_NODES_HCL} : n.name])) == length(${ALL_NODES_HCL})`,
     errorMessage: 'Every node name must be unique across control_plane and workers.',
     check: (d) => duplicates(d, 'name'),
   },
   {
     variables: ['control_plane', 'workers'],
-    condition: `length(distinct([for n in ${ALL_NODES_HCL} : n.ip])) == length(${ALL_NODES_HCL})`,
+    condition: `length(toset([for n in ${ALL_NODES_HCL} : n.ip])) == length(${ALL_NODES_HCL})`,
     errorMessage: 'Every node ip must be unique across control_plane and workers.',
     check: (d) => duplicates(d, 'ip'),
   },

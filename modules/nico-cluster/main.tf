@@ -183,12 +183,12 @@ resource "terraform_data" "init_master" {
 resource "terraform_data" "input_checks" {
   lifecycle {
     precondition {
-      condition     = length(distinct([for n in concat(var.control_plane, var.workers) : n.name])) == length(concat(var.control_plane, var.workers))
+      condition     = length(toset([for n in concat(var.control_plane, var.workers) : n.name])) == length(concat(var.control_plane, var.workers))
       error_message = "Every node name must be unique across control_plane and workers."
     }
 
     precondition {
-      condition     = length(distinct([for n in concat(var.control_plane, var.workers) : n.ip])) == length(concat(var.control_plane, var.workers))
+      condition     = length(toset([for n in concat(var.control_plane, var.workers) : n.ip])) == length(concat(var.control_plane, var.workers))
       error_message = "Every node ip must be unique across control_plane and workers."
     }
 
