@@ -110,7 +110,13 @@ export class NodeDeployment extends Construct {
       {
         'remote-exec': {
           when: 'destroy',
-          inline: ['set -eu', `echo "nico: ${node}: cleaning with #minimal"`, `nixos-rebuild switch --flake path:${dir}#minimal`],
+          inline: [
+            'set -eu',
+            `echo "nico: ${node}: cleaning with #minimal"`,
+            // Names the node to the flake, so that minimal keeps its static address (nodes/generator.nix).
+            `printf '%s\\n' ${node} > ${dir}/minimal-node`,
+            `nixos-rebuild switch --flake path:${dir}#minimal`,
+          ],
         },
       },
     ]);

@@ -19,20 +19,27 @@
 
       generated = import ./nodes/generator.nix (import (injected "cluster.nix"));
 
+      # The first line of a text file next to this flake, without surrounding blanks.
+      firstLine = file:
+        let
+          line = builtins.match "[[:space:]]*([^\n]*[^[:space:]]).*" (builtins.readFile (./. + "/${file}"));
+        in
+        if line == null then throw "${file} is empty" else builtins.head line;
+
       nicoSecrets = {
         # Paths into this flake's source; the modules copy them to root-only runtime paths.
         privateKey = injected "machine-ssh-private-key";
         joinToken = injected "join-token";
         # First line of machine-ssh-public-key when present; otherwise common.nix derives
         # the public key from the private key at build time.
-        publicKey =
-          let
-            firstLine = builtins.match "[[:space:]]*([^\n]*[^[:space:]]).*" (builtins.readFile ./machine-ssh-public-key);
-          in
-          if !(builtins.pathExists ./machine-ssh-public-key) then null
-          else if firstLine == null then throw "machine-ssh-public-key is empty"
-          else builtins.head firstLine;
+        publicKey = if builtins.pathExists ./machine-ssh-public-key then firstLine "machine-ssh-public-key" else null;
       };
+
+      # nico-cluster's destroy step names the node in `minimal-node` before switching it to
+      # minimal, which then keeps that node's address; without the file (as under NICO)
+      # minimal takes its address by DHCP.
+      minimalData =
+        if builtins.pathExists ./minimal-node then generated.minimalOn (firstLine "minimal-node") else generated.minimal;
 
       roleModules = {
         server = ./nodes/control-plane.nix;
@@ -53,6 +60,6 @@
     {
       nixosConfigurations =
         builtins.mapAttrs (_: node: mkSystem node [ roleModules.${node.role} ]) generated.nodes
-        // { minimal = mkSystem generated.minimal [ ./nodes/minimal.nix ]; };
+        // { minimal = mkSystem minimalData [ ./nodes/minimal.nix ]; };
     };
 }

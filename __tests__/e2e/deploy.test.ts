@@ -96,6 +96,7 @@ describe('a 3-master, 4-worker cluster deployed over SSH', () => {
       const flake = c.flake!;
       expect(flake.dir).toBe(FLAKE_DIR);
       expect([flake.dirMode, flake.dirOwner]).toEqual(['700', 'root']);
+      expect(flake.minimalNode).toBeNull(); // a fresh upload: only the destroy step names the node
       const modes = Object.fromEntries(flake.entries.map((e) => [e.path, e.mode]));
       expect(Object.keys(modes)).toEqual(expect.arrayContaining(expected));
       expect([modes['machine-ssh-private-key'], modes['join-token']]).toEqual(['600', '600']);
@@ -168,6 +169,8 @@ describe('a 3-master, 4-worker cluster deployed over SSH', () => {
     const done = switches(lab.calls());
     const all = [...MASTERS, ...WORKERS, ...SPARES];
     for (const n of all) expect(done.filter((c) => c.node === n).map((c) => c.args)).toEqual([['switch', '--flake', `path:${FLAKE_DIR}#minimal`]]);
+    // Each node is named to the flake, so minimal keeps its static address.
+    for (const n of all) expect(done.find((c) => c.node === n)!.flake!.minimalNode).toBe(n);
     const at = (n: string) => done.find((c) => c.node === n)!;
     const lastWorker = Math.max(...[...WORKERS, ...SPARES].map((w) => at(w).end));
     expect(lastWorker).toBeLessThanOrEqual(at('cp-03').start);
@@ -229,6 +232,7 @@ describe('the HCL module deployed over SSH', () => {
     expect((await terraformIn('destroy', '-input=false', '-auto-approve', '-no-color')).code).toBe(0);
     const done = switches(lab.calls());
     for (const n of [...masters, ...workers]) expect(done.filter((c) => c.node === n).map((c) => c.args)).toEqual([['switch', '--flake', `path:${FLAKE_DIR}#minimal`]]);
+    for (const n of [...masters, ...workers]) expect(done.find((c) => c.node === n)!.flake!.minimalNode).toBe(n);
     const at = (n: string) => done.find((c) => c.node === n)!;
     expect(Math.max(...workers.map((n) => at(n).end))).toBeLessThanOrEqual(at('cp-03').start);
     expect(at('cp-03').end).toBeLessThanOrEqual(at('cp-02').start);

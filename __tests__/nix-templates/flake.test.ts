@@ -16,7 +16,7 @@ interface Tree {
 }
 
 /** A cluster's flake tree as nico-cluster writes it: the templates plus the injected files. */
-function flakeTree(fixture: string, opts: { publicKey?: boolean; joinToken?: boolean } = {}): Tree {
+function flakeTree(fixture: string, opts: { publicKey?: boolean; joinToken?: boolean; minimalNode?: string } = {}): Tree {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nico-flake-'));
   fs.cpSync(TEMPLATES, dir, { recursive: true });
   fs.copyFileSync(clusterFixture(fixture), path.join(dir, 'cluster.nix'));
@@ -24,6 +24,8 @@ function flakeTree(fixture: string, opts: { publicKey?: boolean; joinToken?: boo
   fs.writeFileSync(path.join(dir, 'machine-ssh-private-key'), 'test fixture, not a key\n', { mode: 0o600 });
   if (opts.joinToken !== false) fs.writeFileSync(path.join(dir, 'join-token'), 'test-join-token\n', { mode: 0o600 });
   if (opts.publicKey !== false) fs.writeFileSync(path.join(dir, 'machine-ssh-public-key'), `${PUBLIC_KEY}\n`);
+  // Written on the node by nico-cluster's destroy step, just before it switches to #minimal.
+  if (opts.minimalNode !== undefined) fs.writeFileSync(path.join(dir, 'minimal-node'), opts.minimalNode);
   // A user-provided lock file is copied in by the constructs; it must change nothing.
   fs.writeFileSync(path.join(dir, 'flake.lock'), '{ "nodes": { "root": {} }, "root": "root", "version": 7 }\n');
   return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
@@ -126,6 +128,27 @@ describe('flake.nix', () => {
       } finally {
         tree.remove();
       }
+    });
+  });
+
+  describe('given a tree whose minimal-node names a node (as the destroy step leaves it)', () => {
+    const minimalNode = (name: string) => {
+      const tree = flakeTree('contract-example', { minimalNode: name });
+      try {
+        return outputs<Record<string, unknown>>(tree.dir, 'cs: cs.minimal.specialArgs.nodeData');
+      } finally {
+        tree.remove();
+      }
+    };
+
+    it('then minimal keeps that node\'s address, host name and disk', () => {
+      const g = generate({ fixture: 'contract-example' });
+      const node = g.nodeNames[1];
+      expect(minimalNode(`${node}\n`)).toMatchObject({ role: 'minimal', ip: g.nodes[node].ip, hostName: node, disk: g.nodes[node].disk, grubDevices: null });
+    });
+
+    it('then a name that is no node of the cluster fails, naming the file and the name', () => {
+      expect(() => minimalNode('cp-99\n')).toThrow(/minimal-node names `cp-99`, which is not a node of this cluster/);
     });
   });
 

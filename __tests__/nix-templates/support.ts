@@ -49,6 +49,9 @@ export interface MinimalData {
   grubDevices: string[] | null;
   interface: string;
   kernelInterfaceName: boolean;
+  /** Only on a known node (`minimalOn`): that node's address and host name. */
+  ip?: string;
+  hostName?: string;
 }
 
 export interface Generated {
@@ -59,10 +62,16 @@ export interface Generated {
   cluster: { name: string; vip: string; apiServer: string };
 }
 
-/** generator.nix applied to a cluster fixture file, or to an inline cluster.nix expression. */
-export function generate(cluster: { fixture: string } | { expr: string }): Generated {
+/**
+ * generator.nix applied to a cluster fixture file, or to an inline cluster.nix expression; without
+ * `minimalOn` (a function, which JSON cannot carry), unless `minimalOn` names a node: then the result
+ * of `minimalOn <node>` is returned as `minimal`.
+ */
+export function generate(cluster: { fixture: string } | { expr: string }, opts: { minimalOn?: string } = {}): Generated {
   const input = 'fixture' in cluster ? `import ${nixPath(clusterFixture(cluster.fixture))}` : cluster.expr;
-  return nixEval<Generated>({ expr: `import ${nixPath(path.join(NODES, 'generator.nix'))} (${input})` });
+  const g = `import ${nixPath(path.join(NODES, 'generator.nix'))} (${input})`;
+  const minimal = opts.minimalOn === undefined ? '' : ` // { minimal = g.minimalOn ${JSON.stringify(opts.minimalOn)}; }`;
+  return nixEval<Generated>({ expr: `let g = ${g}; in builtins.removeAttrs g [ "minimalOn" ]${minimal}` });
 }
 
 export interface Definition {
@@ -82,7 +91,8 @@ export const ROLE_MODULES = { server: 'control-plane.nix', agent: 'worker.nix', 
 
 /**
  * The modules a configuration is made of (as flake.nix assembles them, disko's own module stood in by
- * eval-modules.nix), evaluated for one node of a cluster fixture, or for `minimal`.
+ * eval-modules.nix), evaluated for one node of a cluster fixture, for `minimal`, or for `minimal@<node>`
+ * (minimal applied to a known node, as when the tree holds `minimal-node`).
  * `extraModules` are Nix expressions of further modules (e.g. a user's override).
  */
 export function evalModules(
@@ -94,7 +104,7 @@ export function evalModules(
   const expr = `
     let
       g = ${generator};
-      nodeData = if ${JSON.stringify(node)} == "minimal" then g.minimal else g.nodes.${JSON.stringify(node)};
+      nodeData = ${node === 'minimal' ? 'g.minimal' : node.startsWith('minimal@') ? `g.minimalOn ${JSON.stringify(node.slice('minimal@'.length))}` : `g.nodes.${JSON.stringify(node)}`};
       roles = { ${Object.entries(ROLE_MODULES).map(([k, v]) => `${k} = ${JSON.stringify(v)};`).join(' ')} };
       nodes = ${nixPath(NODES)};
     in

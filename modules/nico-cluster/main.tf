@@ -174,6 +174,7 @@ resource "terraform_data" "init_master" {
     inline = [
       "set -eu",
       "echo \"nico: ${each.key}: cleaning with #minimal\"",
+      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
       "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
     ]
     when = destroy
@@ -279,6 +280,7 @@ resource "terraform_data" "joiner_1" {
     inline = [
       "set -eu",
       "echo \"nico: ${each.key}: cleaning with #minimal\"",
+      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
       "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
     ]
     when = destroy
@@ -350,6 +352,7 @@ resource "terraform_data" "joiner_2" {
     inline = [
       "set -eu",
       "echo \"nico: ${each.key}: cleaning with #minimal\"",
+      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
       "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
     ]
     when = destroy
@@ -421,6 +424,7 @@ resource "terraform_data" "joiner_3" {
     inline = [
       "set -eu",
       "echo \"nico: ${each.key}: cleaning with #minimal\"",
+      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
       "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
     ]
     when = destroy
@@ -492,6 +496,7 @@ resource "terraform_data" "joiner_4" {
     inline = [
       "set -eu",
       "echo \"nico: ${each.key}: cleaning with #minimal\"",
+      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
       "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
     ]
     when = destroy
@@ -563,6 +568,7 @@ resource "terraform_data" "joiner_5" {
     inline = [
       "set -eu",
       "echo \"nico: ${each.key}: cleaning with #minimal\"",
+      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
       "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
     ]
     when = destroy
@@ -634,6 +640,7 @@ resource "terraform_data" "joiner_6" {
     inline = [
       "set -eu",
       "echo \"nico: ${each.key}: cleaning with #minimal\"",
+      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
       "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
     ]
     when = destroy
@@ -724,6 +731,7 @@ resource "terraform_data" "workers" {
     inline = [
       "set -eu",
       "echo \"nico: ${each.key}: cleaning with #minimal\"",
+      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
       "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
     ]
     when = destroy

@@ -141,6 +141,18 @@ let
     grubDevices = if uniformDisk then null else [ "nodev" ];
   } // network;
 
+  # `minimal` on one known node, when the tree names it (nico-cluster's destroy step writes
+  # `minimal-node` before switching): that node's address, host name and disk, so a
+  # machine on a network without DHCP stays reachable where it was.
+  minimalOn = nodeName:
+    if !(nodes ? ${nodeName}) then fail "minimal-node names `${nodeName}`, which is not a node of this cluster (${builtins.concatStringsSep ", " nodeNames})"
+    else minimal // {
+      inherit (nodes.${nodeName}) ip disk;
+      hostName = nodeName;
+      # disko adds this node's own disk, as it does for the node's configuration.
+      grubDevices = null;
+    };
+
   validated =
     if !(builtins.isString name) || name == "" then fail "`name` must be a non-empty string"
     else if !(builtins.isList controlPlane) || controlPlane == [ ] then fail "`controlPlane` needs at least one node"
@@ -153,7 +165,7 @@ let
 in
 assert validated;
 {
-  inherit nodes nodeNames minimal;
+  inherit nodes nodeNames minimal minimalOn;
   system = opt "system";
   cluster = { inherit name vip; apiServer = serverUrl; };
 }

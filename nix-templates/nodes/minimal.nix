@@ -1,9 +1,9 @@
 # Cleanup configuration, applied to every node (any role) when the cluster is deleted.
 # It keeps what the machine needs to boot and to be reached (disk layout from
-# disko-config.nix, root SSH with the machine key from common.nix), gets its address by
-# DHCP because one generic configuration cannot know each node's static address, and
-# removes every trace of k3s.
-{ config, lib, pkgs, ... }:
+# disko-config.nix, root SSH with the machine key from common.nix, and the node's static
+# address when the tree names the node in `minimal-node`, see flake.nix), and removes
+# every trace of k3s.
+{ config, lib, pkgs, nodeData, ... }:
 let
   stateDirs = [ "/var/lib/rancher" "/etc/rancher" "/var/lib/cni" "/var/lib/kubelet" "/run/k3s" "/run/flannel" ];
   virtualLinks = [ "cni0" "flannel.1" "flannel-v6.1" "flannel-wg" "flannel-wg-v6" "kube-ipvs0" ];
@@ -11,7 +11,8 @@ let
   killall = "${pkgs.k3s}/bin/k3s-killall.sh";
 in
 {
-  networking.useDHCP = lib.mkDefault true;
+  # Without a known node there is no address to keep: ask DHCP.
+  networking.useDHCP = lib.mkIf (!(nodeData ? ip)) (lib.mkDefault true);
 
   systemd.services.nico-cleanup = {
     wantedBy = [ "multi-user.target" ];

@@ -19,6 +19,8 @@ export interface FlakeListing {
   dirOwner: string;
   parentMode: string;
   parentOwner: string;
+  /** First line of `minimal-node` in the directory (the node the destroy step names), or null. */
+  minimalNode: string | null;
   entries: FlakeEntry[];
 }
 

@@ -107,6 +107,16 @@ describe('generator.nix', () => {
       expect(g.minimal.grubDevices).toEqual(['nodev']);
       expectClusterInvariants(g, '192.168.1.100');
     });
+
+    it('then minimal on a known node takes that node\'s address, host name and own disk, and leaves GRUB to disko', () => {
+      const name = g.nodeNames.find((n) => g.nodes[n].disk !== g.minimal.disk)!;
+      const on = generate({ fixture: 'constructs-example' }, { minimalOn: name }).minimal;
+      expect(on).toEqual({ ...g.minimal, ip: g.nodes[name].ip, hostName: name, disk: g.nodes[name].disk, grubDevices: null });
+    });
+
+    it('then minimal on a name that is no node fails, naming the name and the nodes', () => {
+      expect(() => generate({ fixture: 'constructs-example' }, { minimalOn: 'nope' })).toThrow(/minimal-node names `nope`, which is not a node of this cluster \(cp-01, /);
+    });
   });
 
   describe('given one control-plane node and no workers field', () => {

@@ -19,7 +19,9 @@ const FIXTURES = ['contract-example', 'constructs-example', 'single-master', 'la
 describe.each(FIXTURES)('modules for cluster fixture %s', (fixture) => {
   const g = generate({ fixture });
 
-  describe.each([...g.nodeNames, 'minimal'])('given configuration %s', (name) => {
+  const lastNode = g.nodeNames[g.nodeNames.length - 1];
+
+  describe.each([...g.nodeNames, 'minimal', `minimal@${lastNode}`])('given configuration %s', (name) => {
     const ev = evalModules(fixture, name);
 
     it('then every option path set is listed, exists in nixos-24.05 and has a value of its type', () => {
@@ -166,6 +168,30 @@ describe.each(FIXTURES)('modules for cluster fixture %s', (fixture) => {
     it('then the disk layout is the nodes\' layout', () => {
       const layout = (ev2: ModuleEval) => JSON.stringify(definedUnder(ev2, 'disko').map((d) => [d.path.join('.'), d.path[4] === 'device' ? '' : d.value]));
       expect(layout(ev)).toBe(layout(evalModules(fixture, g.nodeNames[0])));
+    });
+  });
+
+  describe(`given minimal applied to a known node (${lastNode}, named in minimal-node)`, () => {
+    const node = g.nodes[lastNode];
+    const ev = evalModules(fixture, `minimal@${lastNode}`);
+
+    it('then the machine keeps the node\'s static address, gateway, nameservers and host name, without DHCP', () => {
+      expect(at(ev.config, 'networking', 'interfaces', node.interface, 'ipv4', 'addresses')).toEqual([{ address: node.ip, prefixLength: node.prefixLength }]);
+      expect(at(ev.config, 'networking', 'defaultGateway')).toEqual({ address: node.gateway, interface: node.interface });
+      expect(at(ev.config, 'networking', 'nameservers')).toEqual(node.nameservers);
+      expect(at(ev.config, 'networking', 'hostName')).toBe(lastNode);
+      expect(at(ev.config, 'networking', 'useDHCP')).toBe(false);
+    });
+
+    it('then it still runs no k3s, no keepalived, opens no k3s port and cleans up', () => {
+      expect(definedUnder(ev, 'services', 'k3s')).toEqual([]);
+      expect(definedUnder(ev, 'services', 'keepalived')).toEqual([]);
+      expect(definedUnder(ev, 'networking', 'firewall')).toEqual([]);
+      expect(at(ev.config, 'systemd', 'services', 'nico-cleanup', 'script')).toContain('rm -rf /var/lib/rancher');
+    });
+
+    it('then GRUB goes to the node\'s own disk, as disko adds it', () => {
+      expect(at(ev.config, 'boot', 'loader', 'grub', 'devices')).toEqual([node.disk]);
     });
   });
 });

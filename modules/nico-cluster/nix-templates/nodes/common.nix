@@ -1,9 +1,11 @@
 # What every machine of the cluster gets, `minimal` included (root SSH with the machine
-# key, interface naming, no swap), plus what every k3s node gets (static address, secrets
-# at their runtime paths, waiting for the VIP before joining).
+# key, interface naming, no swap, the static address when the node is known), plus what
+# every k3s node gets (firewall ports, secrets at their runtime paths, waiting for the VIP
+# before joining).
 { config, lib, pkgs, nodeData, nicoSecrets, ... }:
 let
   isNode = nodeData.role != "minimal";
+  hasAddress = nodeData ? ip;
   iface = nodeData.interface;
 
   # With a machine-ssh-public-key file the key is plain text. Without it the public half is
@@ -52,23 +54,26 @@ in
       ];
     }
 
-    (lib.mkIf isNode {
+    # The static address of a node, and of `minimal` when it is applied to a known node.
+    (lib.mkIf hasAddress {
       networking = {
-        hostName = nodeData.name;
+        hostName = nodeData.hostName or nodeData.name;
         useDHCP = lib.mkDefault false;
         interfaces.${iface}.ipv4.addresses = [
           { address = nodeData.ip; prefixLength = nodeData.prefixLength; }
         ];
         defaultGateway = { address = nodeData.gateway; interface = iface; };
         nameservers = nodeData.nameservers;
+      };
+    })
 
-        firewall = {
-          allowedTCPPorts = nodeData.firewall.tcpPorts;
-          allowedTCPPortRanges = nodeData.firewall.tcpRanges;
-          allowedUDPPorts = nodeData.firewall.udpPorts;
-          # Decapsulated VXLAN traffic from pods on other nodes arrives on flannel.1.
-          trustedInterfaces = [ "flannel.1" ];
-        };
+    (lib.mkIf isNode {
+      networking.firewall = {
+        allowedTCPPorts = nodeData.firewall.tcpPorts;
+        allowedTCPPortRanges = nodeData.firewall.tcpRanges;
+        allowedUDPPorts = nodeData.firewall.udpPorts;
+        # Decapsulated VXLAN traffic from pods on other nodes arrives on flannel.1.
+        trustedInterfaces = [ "flannel.1" ];
       };
 
       # Secrets are copied from the flake to their runtime paths as root-only files, at boot
