@@ -58,7 +58,7 @@ class AppStack {
     this.stackDir = path.join(this.cdktfOut, 'stacks', 'bench');
   }
   synth(log: string): Measurement {
-    // As `npm run demo` runs it: scripts/tf-env.sh's environment (cdktf runs `terraform version` while synthesizing).
+    // As `npm run demo` runs it: with scripts/tf-env.sh's environment.
     const env = terraformEnv({ NICO_CLUSTER_FILE: this.file, NICO_OUT_DIR: this.outDir, CDKTF_OUTDIR: this.cdktfOut });
     return measure(TS_NODE, ['--transpile-only', 'main.ts'], { cwd: ROOT, env, log });
   }

@@ -25,7 +25,7 @@ const whenDeploying = (map: string) => `\${local.deploy ? ${map} : {}}`;
 /** The control-plane node at one position of the chain, as a map from its name to its name (or empty). */
 const controlPlaneAt = (position: number) => `\${{ for name, n in local.deploy_control_plane : name => name if n.index == ${position} }}`;
 
-function local(scope: Construct, name: string, expression: string): void {
+function local(scope: Construct, name: string, expression: unknown): void {
   new TerraformLocal(scope, `local-${name.replace(/_/g, '-')}`, expression).overrideLogicalId(name);
 }
 
@@ -38,7 +38,7 @@ function local(scope: Construct, name: string, expression: string): void {
 export class ClusterDeployment extends Construct {
   constructor(scope: Construct, id: string, props: ClusterDeploymentProps) {
     super(scope, id);
-    new TerraformLocal(this, 'node-settings', SETTINGS).overrideLogicalId('node_settings');
+    local(this, 'node_settings', SETTINGS);
     // The nodes to deploy, by name, each computed once: `for_each` below selects names only and every
     // instance reads its node from here (see NodeDeploymentProps.forEach for why).
     local(this, 'deploy_control_plane', whenDeploying('{ for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) }'));
