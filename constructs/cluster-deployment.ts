@@ -1,16 +1,11 @@
-import { DataLocalSensitiveFile } from '@cdktf/provider-local/lib/data-local-sensitive-file';
 import { DataResource, TerraformLocal } from 'cdktf';
 import { Construct } from 'constructs';
-import { MAX_CONTROL_PLANE_NODES } from './cluster-description';
 import { NodeDeployment } from './node-deployment';
 
 export interface ClusterDeploymentProps {
-  /** Resource addresses of the flake tree; every node needs the whole tree. */
-  readonly flakeFiles: readonly string[];
+  /** Resource addresses every node deployment waits for (the input checks). */
+  readonly dependsOn?: readonly string[];
 }
-
-/** One position per joiner: `for_each` instances run in parallel, a chain of resources does not. */
-export const JOINER_POSITIONS = MAX_CONTROL_PLANE_NODES - 1;
 
 // What each role's configuration depends on besides the tree (see nodes/generator.nix): a change to
 // anything else leaves the node alone. Workers join through the VIP and run no keepalived.
@@ -20,83 +15,112 @@ const SETTINGS = {
   worker: `\${{ ${COMMON_SETTINGS} }}`,
 };
 
-const whenDeploying = (map: string) => `\${local.deploy ? ${map} : {}}`;
-
-/** The control-plane node at one position of the chain, as a map from its name to its name (or empty). */
-const controlPlaneAt = (position: number) => `\${{ for name, n in local.deploy_control_plane : name => name if n.index == ${position} }}`;
-
 function local(scope: Construct, name: string, expression: unknown): void {
   new TerraformLocal(scope, `local-${name.replace(/_/g, '-')}`, expression).overrideLogicalId(name);
 }
 
+/** The secret files a node of each role receives in /var/lib/nico/secrets, as `{ path, content }`. */
+const NODE_SECRETS = {
+  worker: '[{ path = "join-token", content = local.join_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }]',
+};
+
+/** Environment entries `NICO_<prefix>_COUNT` and `NICO_<prefix>_<i>` = "path\nbase64" for a list of files. */
+const filesPayload = (prefix: string, list: string, sensitive: boolean) => {
+  const value = `"\${f.path}\\n\${base64encode(f.content)}"`;
+  return `merge({ NICO_${prefix}_COUNT = length(${list}) }, { for i, f in ${list} : "NICO_${prefix}_\${i}" => ${sensitive ? `nonsensitive(sensitive(${value}))` : value} })`;
+};
+
 /**
- * Deploys the cluster in the order etcd and k3s need: the init master, then each other master alone
- * (etcd admits one learner at a time), then every worker in parallel. Destroy runs in reverse:
- * workers, the joiners from last to first, the init master last. Reads the kubeconfig back from the
- * init master, pointed at the VIP. Nothing is created unless `local.deploy` is true.
+ * Deploys the cluster over SSH, one resource instance per node name: the init node first, then the
+ * other control-plane nodes one at a time (a lock on the runner: etcd admits one learner at a time),
+ * then every worker in parallel. Destroy runs in reverse: workers, the other control-plane nodes one at
+ * a time, the init node last. Nothing is created unless `local.deploy` is true.
+ *
+ * The init node is decided once, when the cluster is created (the first control-plane node then), and
+ * recorded in `terraform_data.cluster`: reordering or removing nodes later never makes another node
+ * run `--cluster-init`. `cluster.nix` names it (`initNode`), so the flake agrees.
  */
 export class ClusterDeployment extends Construct {
-  constructor(scope: Construct, id: string, props: ClusterDeploymentProps) {
+  constructor(scope: Construct, id: string, props: ClusterDeploymentProps = {}) {
     super(scope, id);
-    local(this, 'node_settings', SETTINGS);
-    // The nodes to deploy, by name, each computed once: `for_each` below selects names only and every
-    // instance reads its node from here (see NodeDeploymentProps.forEach for why).
-    local(this, 'deploy_control_plane', whenDeploying('{ for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) }'));
-    local(this, 'deploy_workers', whenDeploying('{ for n in local.cluster.workers : n.name => n }'));
-    local(this, 'deploy_worker_names', '${{ for name, n in local.deploy_workers : name => name }}');
-    // The init master: the first node of the chain and the kubeconfig source.
-    local(this, 'init_master', controlPlaneAt(0));
+    const record = new DataResource(this, 'cluster', { input: { init_node: '${local.cluster.control_plane[0].name}' } });
+    record.overrideLogicalId('cluster');
+    record.addOverride('count', '${local.deploy ? 1 : 0}');
+    record.addOverride('lifecycle.ignore_changes', ['input']);
 
-    const master = { nodesLocal: 'deploy_control_plane', settings: 'local.node_settings.control_plane' };
-    new NodeDeployment(this, 'init-master', { ...master, resourceName: 'init_master', role: 'init', forEach: '${local.init_master}', dependsOn: props.flakeFiles });
-    const chain = ['terraform_data.init_master'];
-    for (let position = 1; position <= JOINER_POSITIONS; position++) {
-      const name = `joiner_${position}`;
-      new NodeDeployment(this, `joiner-${position}`, {
-        ...master,
-        resourceName: name,
-        role: 'joiner',
-        forEach: controlPlaneAt(position),
-        dependsOn: [...props.flakeFiles, chain[chain.length - 1]],
-      });
-      chain.push(`terraform_data.${name}`);
-    }
-    new NodeDeployment(this, 'workers', {
-      resourceName: 'workers',
-      role: 'worker',
-      nodesLocal: 'deploy_workers',
-      forEach: '${local.deploy_worker_names}',
-      settings: 'local.node_settings.worker',
-      dependsOn: [...props.flakeFiles, ...chain],
+    local(this, 'init_node', '${try(terraform_data.cluster[0].input.init_node, local.cluster.control_plane[0].name)}');
+    local(this, 'cluster_id', '${one(terraform_data.cluster[*].id)}');
+    local(this, 'node_settings', SETTINGS);
+    local(this, 'node_script', '${file("${local.templates_dir}/nico-node.sh")}');
+    // Every node to deploy, by name, computed once: `for_each` below selects names only and every
+    // instance reads its node from here (see NodeDeploymentProps.forEach for why).
+    local(
+      this,
+      'deploy_nodes',
+      '${local.deploy ? merge(' +
+        '{ for i, n in local.cluster.control_plane : n.name => merge(n, { role = n.name == local.init_node ? "init" : "joiner", index = i }) }, ' +
+        '{ for n in local.cluster.workers : n.name => merge(n, { role = "worker", index = null }) }) : {}}',
+    );
+    local(this, 'deploy_names', '${{ for role in ["init", "joiner", "worker"] : role => { for name, n in local.deploy_nodes : name => name if n.role == role } }}');
+    local(this, 'gone_names', '${{ for name, n in local.deploy_nodes : name => name if n.gone }}');
+    // The control-plane nodes other nodes reach through (drain, Node deletion, the flake lock), init first.
+    local(
+      this,
+      'deploy_peers',
+      '${[for n in concat([for n in local.cluster.control_plane : n if n.name == local.init_node], [for n in local.cluster.control_plane : n if n.name != local.init_node]) : ' +
+        '{ name = n.name, line = join(" ", [n.name, n.ssh_host, n.ssh_port, n.host_key == null ? "" : n.host_key]) } if !n.gone]}',
+    );
+    local(this, 'flake_payload', `\${merge({ NICO_FILE_PATHS = join("\\n", keys(local.flake_files)) }, ${filesPayload('FILE', '[for p, c in local.flake_files : { path = p, content = c }]', false)})}`);
+    local(this, 'secrets_payload', {
+      worker: `\${${filesPayload('SECRET', NODE_SECRETS.worker, true)}}`,
+      control_plane: `\${${filesPayload('SECRET', NODE_SECRETS.worker, true)}}`,
     });
 
-    // The kubeconfig is read back after the init master is ready, over the same SSH key; it is written
-    // next to the tree (0600) and read by a data source, so it can be a sensitive output.
-    const fetch = new DataResource(this, 'kubeconfig-fetch', {});
-    fetch.overrideLogicalId('kubeconfig');
-    fetch.addOverride('triggers_replace', '${terraform_data.init_master[each.key].id}');
-    fetch.addOverride('for_each', '${local.init_master}');
-    fetch.addOverride('provisioner', [
+    const checks = props.dependsOn ?? [];
+    new NodeDeployment(this, 'init-node', { resourceName: 'init_node', forEach: '${local.deploy_names.init}', dependsOn: checks });
+    new NodeDeployment(this, 'control-plane', { resourceName: 'control_plane', forEach: '${local.deploy_names.joiner}', dependsOn: [...checks, 'terraform_data.init_node'] });
+    new NodeDeployment(this, 'worker', { resourceName: 'worker', forEach: '${local.deploy_names.worker}', dependsOn: [...checks, 'terraform_data.init_node', 'terraform_data.control_plane'] });
+
+    // A node marked `gone`: its Node object is deleted through a surviving control-plane node, and its
+    // machine is never contacted again (its deployment's destroy step then does nothing).
+    const forget = new DataResource(this, 'forget', { input: { node: '${each.key}' } });
+    forget.overrideLogicalId('forget');
+    forget.addOverride('for_each', '${local.gone_names}');
+    forget.addOverride('depends_on', ['terraform_data.init_node', 'terraform_data.control_plane']);
+    forget.addOverride('provisioner', [
       {
         'local-exec': {
           interpreter: ['/bin/sh', '-c'],
-          command: '${file("${local.templates_dir}/fetch-kubeconfig.sh")}',
+          command: 'eval "$NICO_SCRIPT"',
           environment: {
-            SSH_HOST: '${local.deploy_control_plane[each.key].ssh_host}',
-            SSH_PORT: '${local.deploy_control_plane[each.key].ssh_port}',
-            SSH_USER: '${local.cluster.ssh_user}',
-            HOST_KEY: '${local.deploy_control_plane[each.key].host_key == null ? "" : local.deploy_control_plane[each.key].host_key}',
-            KEY_FILE: '${abspath(local.flake_dir)}/machine-ssh-private-key',
-            VIP: '${local.cluster.vip}',
-            OUT: '${abspath(local.output_dir)}/kubeconfig',
+            NICO_SCRIPT: '${local.node_script}',
+            NICO_ACTION: 'forget',
+            NICO_NODE: '${each.key}',
+            NICO_SSH_USER: '${local.cluster.ssh_user}',
+            NICO_SSH_KEY: '${nonsensitive(sensitive(local.ssh_private_key))}',
+            NICO_CONNECT_TIMEOUT: '${local.cluster.ssh_connect_timeout_seconds}',
+            NICO_PEERS: '${join("\\n", [for p in local.deploy_peers : p.line if p.name != each.key])}',
+            NICO_LOCK: '${local.cluster_id}.control-plane',
           },
         },
       },
     ]);
 
-    const kubeconfig = new DataLocalSensitiveFile(this, 'kubeconfig', { filename: '${local.output_dir}/kubeconfig' });
-    kubeconfig.overrideLogicalId('kubeconfig');
-    kubeconfig.addOverride('for_each', '${local.init_master}');
-    kubeconfig.addOverride('depends_on', ['terraform_data.kubeconfig']);
+    // Destroyed first in a whole-cluster destroy (it depends on every node): tells each node's
+    // removal that draining into a dying cluster is not needed.
+    const teardown = new DataResource(this, 'teardown', { input: { cluster_id: '${local.cluster_id}', script: '${local.node_script}' } });
+    teardown.overrideLogicalId('teardown');
+    teardown.addOverride('count', '${local.deploy ? 1 : 0}');
+    teardown.addOverride('depends_on', ['terraform_data.init_node', 'terraform_data.control_plane', 'terraform_data.worker']);
+    teardown.addOverride('provisioner', [
+      {
+        'local-exec': {
+          when: 'destroy',
+          interpreter: ['/bin/sh', '-c'],
+          command: 'eval "$NICO_SCRIPT"',
+          environment: { NICO_SCRIPT: '${self.input.script}', NICO_ACTION: 'teardown', NICO_NODE: 'cluster', NICO_CLUSTER_ID: '${self.input.cluster_id}' },
+        },
+      },
+    ]);
   }
 }

@@ -30,6 +30,13 @@ export interface NodeDescription {
    * @default - the host key is not checked
    */
   readonly hostKey?: string;
+  /**
+   * The machine is gone for good (dead, reinstalled elsewhere). The next apply deletes its Node object
+   * through a surviving control-plane node and never connects to the machine again; then remove the
+   * entry. A removed entry without this flag is drained and cleaned over SSH.
+   * @default false
+   */
+  readonly gone?: boolean;
 }
 
 /** Everything nico-cluster needs to know about one cluster. */
@@ -107,6 +114,18 @@ export interface ClusterDescription {
    * @default 900
    */
   readonly readyTimeoutSeconds?: number;
+  /**
+   * How long one SSH connection from the runner to a node may take to be established, in seconds; an
+   * unreachable node or a wrong host key fails the apply after this, naming the node and the fix.
+   * @default 20
+   */
+  readonly sshConnectTimeoutSeconds?: number;
+  /**
+   * How long draining a node that leaves the cluster may take, in seconds; after it the node is
+   * deleted anyway.
+   * @default 300
+   */
+  readonly drainTimeoutSeconds?: number;
 }
 
 /** Defaults of the optional fields: the single source for TypeScript, the HCL module and its docs. */
@@ -122,11 +141,14 @@ export const CLUSTER_DEFAULTS = {
   sshUser: 'root',
   remoteFlakeDir: '/etc/nico/flake',
   readyTimeoutSeconds: 900,
+  sshConnectTimeoutSeconds: 20,
+  drainTimeoutSeconds: 300,
 } as const;
 
 export const NODE_DEFAULTS = {
   sshPort: 22,
   disk: '/dev/sda',
+  gone: false,
 } as const;
 
 /** The nixpkgs reference written in nix-templates/flake.nix; the tree replaces it with the description's. */

@@ -233,6 +233,33 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
     errorMessage: 'The ready_timeout_seconds must be a whole number of seconds from 1 to 86400.',
     check: (d) => field(d, 'readyTimeoutSeconds', (x) => isIntBetween(x, 1, 86400), 'must be a whole number of seconds from 1 to 86400'),
   },
+  {
+    variables: ['ssh_connect_timeout_seconds'],
+    condition: 'var.ssh_connect_timeout_seconds >= 1 && var.ssh_connect_timeout_seconds <= 600 && floor(var.ssh_connect_timeout_seconds) == var.ssh_connect_timeout_seconds',
+    errorMessage: 'The ssh_connect_timeout_seconds must be a whole number of seconds from 1 to 600.',
+    check: (d) => field(d, 'sshConnectTimeoutSeconds', (x) => isIntBetween(x, 1, 600), 'must be a whole number of seconds from 1 to 600'),
+  },
+  {
+    variables: ['drain_timeout_seconds'],
+    condition: 'var.drain_timeout_seconds >= 1 && var.drain_timeout_seconds <= 86400 && floor(var.drain_timeout_seconds) == var.drain_timeout_seconds',
+    errorMessage: 'The drain_timeout_seconds must be a whole number of seconds from 1 to 86400.',
+    check: (d) => field(d, 'drainTimeoutSeconds', (x) => isIntBetween(x, 1, 86400), 'must be a whole number of seconds from 1 to 86400'),
+  },
+  {
+    // Removing members without SSH is a loss, not a graceful leave: etcd must keep a quorum of the
+    // control plane as described, or the cluster stops.
+    variables: ['control_plane'],
+    condition: 'length([for n in var.control_plane : n if !n.gone]) >= floor(length(var.control_plane) / 2) + 1',
+    errorMessage: 'At most a minority of the control_plane nodes may be marked gone at once: etcd needs a quorum of the others to remove them.',
+    check: (d) => {
+      if (!Array.isArray(d.controlPlane) || d.controlPlane.length === 0) return [];
+      const gone = d.controlPlane.filter((n) => n?.gone === true).length;
+      const quorum = Math.floor(d.controlPlane.length / 2) + 1;
+      return d.controlPlane.length - gone < quorum
+        ? [{ field: 'controlPlane', rule: `may have at most ${d.controlPlane.length - quorum} node(s) marked gone at once (etcd needs ${quorum} of ${d.controlPlane.length} to remove them)`, value: `${gone} gone` }]
+        : [];
+    },
+  },
   // Rules across fields: preconditions in HCL.
   {
     variables: ['control_plane', 'workers'],

@@ -39,6 +39,10 @@ export class FlakeTree extends Construct {
       flake_dir: '${local.output_dir}/nix',
       static_flake_files: staticContent,
       flake_hash: '${sha256(jsonencode([local.static_flake_files, local.flake_lock, local.ssh_public_key]))}',
+      cluster_nix: '${templatefile("${local.templates_dir}/cluster.nix.tftpl", { cluster = local.cluster, init_node = local.init_node })}',
+      // Every file of the tree that holds no secret: what the deployment uploads to each node.
+      flake_files:
+        '${merge(local.static_flake_files, { "cluster.nix" = local.cluster_nix, "machine-ssh-public-key" = local.ssh_public_key }, local.flake_lock == null ? {} : { "flake.lock" = local.flake_lock })}',
     };
     for (const [name, value] of Object.entries(locals)) new TerraformLocal(this, name, value).overrideLogicalId(name);
 
@@ -49,7 +53,7 @@ export class FlakeTree extends Construct {
     const clusterNix = new File(this, 'cluster-nix', {
       ...common,
       filename: '${local.flake_dir}/cluster.nix',
-      content: '${templatefile("${local.templates_dir}/cluster.nix.tftpl", { cluster = local.cluster })}',
+      content: '${local.cluster_nix}',
     });
     clusterNix.overrideLogicalId('cluster_nix');
 

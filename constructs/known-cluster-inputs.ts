@@ -20,6 +20,7 @@ export interface CanonicalNode {
   readonly ssh_host: string;
   readonly ssh_port: number;
   readonly host_key: string | null;
+  readonly gone: boolean;
 }
 
 const canonicalNode = (n: NodeDescription): CanonicalNode => ({
@@ -29,6 +30,7 @@ const canonicalNode = (n: NodeDescription): CanonicalNode => ({
   ssh_host: n.sshHost ?? n.ip,
   ssh_port: n.sshPort ?? NODE_DEFAULTS.sshPort,
   host_key: n.hostKey ?? null,
+  gone: n.gone ?? NODE_DEFAULTS.gone,
 });
 
 /** The description as `local.cluster` holds it: snake_case, defaults applied. */
@@ -47,6 +49,8 @@ export function canonicalCluster(d: ClusterDescription) {
     ssh_user: d.sshUser ?? CLUSTER_DEFAULTS.sshUser,
     remote_flake_dir: d.remoteFlakeDir ?? CLUSTER_DEFAULTS.remoteFlakeDir,
     ready_timeout_seconds: d.readyTimeoutSeconds ?? CLUSTER_DEFAULTS.readyTimeoutSeconds,
+    ssh_connect_timeout_seconds: d.sshConnectTimeoutSeconds ?? CLUSTER_DEFAULTS.sshConnectTimeoutSeconds,
+    drain_timeout_seconds: d.drainTimeoutSeconds ?? CLUSTER_DEFAULTS.drainTimeoutSeconds,
   };
 }
 

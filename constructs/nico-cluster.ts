@@ -49,20 +49,20 @@ export class NicoCluster extends Construct {
       : new VariableClusterInputs(this, 'inputs');
 
     new ClusterSecrets(this, 'secrets');
-    const tree = new FlakeTree(this, 'flake-tree', { staticFlakeFiles: this.inputs.staticFlakeFiles });
-    new ClusterDeployment(this, 'deployment', { flakeFiles: tree.files });
+    new FlakeTree(this, 'flake-tree', { staticFlakeFiles: this.inputs.staticFlakeFiles });
+    new ClusterDeployment(this, 'deployment', { dependsOn: props.description ? [] : ['terraform_data.input_checks'] });
 
     const outputs: Record<string, { value: string; description: string; sensitive?: boolean }> = {
       ssh_public_key: { value: '${local.ssh_public_key}', description: 'Public half of the machine SSH key, authorised for root on every node.' },
       flake_dir: { value: '${local.flake_dir}', description: 'Directory holding the NICO flake tree of the cluster.' },
       nodes: {
         value:
-          '${concat([for i, n in local.cluster.control_plane : { name = n.name, ip = n.ip, role = i == 0 ? "init-master" : "control-plane" }], [for n in local.cluster.workers : { name = n.name, ip = n.ip, role = "worker" }])}',
+          '${concat([for n in local.cluster.control_plane : { name = n.name, ip = n.ip, role = n.name == local.init_node ? "init-master" : "control-plane" }], [for n in local.cluster.workers : { name = n.name, ip = n.ip, role = "worker" }])}',
         description: 'Every node with its IP and role, in deployment order.',
       },
       kubeconfig: {
         // "" rather than null without deployment: cdktf-cli's output view crashes on null values.
-        value: '${join("", [for f in data.local_sensitive_file.kubeconfig : f.content])}',
+        value: '',
         description: 'Admin kubeconfig of the cluster, pointing at https://<vip>:6443 (empty unless deploy is on).',
         sensitive: true,
       },

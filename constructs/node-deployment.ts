@@ -1,124 +1,112 @@
 import { DataResource } from 'cdktf';
 import { Construct } from 'constructs';
 
-/** How a node proves it is ready after `nixos-rebuild switch`. */
-export type NodeRole = 'init' | 'joiner' | 'worker';
-
 export interface NodeDeploymentProps {
-  /** Terraform resource name, e.g. `joiner_2`. */
+  /** Terraform resource name, e.g. `control_plane`; instances are keyed by node name. */
   readonly resourceName: string;
-  /** Name of the local holding a map from node name to canonical node (`local.cluster` entry). */
-  readonly nodesLocal: string;
   /**
    * Terraform expression of a map from node name to node name: the nodes this resource deploys.
    * Only names, never node objects: Terraform evaluates `for_each` again for every instance, and a
    * computed map of objects there makes a plan quadratic in the number of nodes (bench/README.md).
    */
   readonly forEach: string;
-  readonly role: NodeRole;
-  /** Terraform expression of the cluster-wide settings the node's configuration depends on. */
-  readonly settings: string;
   /** Resource addresses that must be complete first. */
   readonly dependsOn: readonly string[];
 }
 
-/** Waits with a deadline, so a node that never comes up fails the apply with a message, not a hang. */
-function waitUntil(node: string, check: string, what: string): string[] {
-  return [
-    'deadline=$(( $(date +%s) + ${self.input.ready_timeout_seconds} ))',
-    `until ${check}; do`,
-    `  if [ "$(date +%s)" -ge "$deadline" ]; then echo "nico: ${node}: ${what} within \${self.input.ready_timeout_seconds} s; see journalctl -u k3s on the node" >&2; exit 1; fi`,
-    '  sleep 2',
-    'done',
-  ];
-}
-
-const READINESS: Record<NodeRole, (node: string) => string[]> = {
-  init: (node) => waitUntil(node, 'k3s kubectl get --raw /readyz 2>/dev/null | grep -qx ok', 'the Kubernetes API did not answer /readyz'),
-  joiner: (node) =>
-    waitUntil(node, `[ "$(k3s kubectl get node ${node} -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]`, 'the node did not become a Ready member'),
-  worker: (node) => waitUntil(node, 'systemctl is-active --quiet k3s', 'the k3s agent did not become active'),
-};
+/** The deployment input of one node, as `local.deploy_nodes[<name>]` holds it. */
+const NODE = 'local.deploy_nodes[each.key]';
 
 /**
- * Deploys the nodes of one position of the deployment order (init master, one joiner, or all workers)
- * with one `terraform_data` per node: upload the tree to a root-only directory, switch to the node's
- * configuration, wait until it is ready. Destroying it switches the node to `#minimal`.
+ * What the node's configuration depends on: its own entry (without the fields that only say how to
+ * reach it) and the cluster-wide settings of its role. A change to anything else leaves it alone.
+ */
+const CONFIGURATION_HASH =
+  `\${sha256(jsonencode([local.flake_hash, local.node_settings[${NODE}.role == "worker" ? "worker" : "control_plane"], ` +
+  `{ for k, v in ${NODE} : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))}`;
+
+/** Environment of every run of nico-node.sh, as HCL expressions; the rest comes per action. Reads only `self`. */
+const CONNECTION_ENV: Record<string, string> = {
+  NICO_SCRIPT: 'self.input.script',
+  NICO_NODE: 'self.input.node',
+  NICO_ROLE: 'self.input.role',
+  NICO_SSH_HOST: 'self.input.ssh_host',
+  NICO_SSH_PORT: 'self.input.ssh_port',
+  NICO_SSH_USER: 'self.input.ssh_user',
+  NICO_HOST_KEY: 'self.input.host_key == null ? "" : self.input.host_key',
+  // Unmarked for the script only: Terraform hides a provisioner's whole output when its
+  // configuration holds a sensitive value, and provisioner arguments are never shown in a plan.
+  NICO_SSH_KEY: 'nonsensitive(sensitive(self.input.ssh_private_key))',
+  NICO_CONNECT_TIMEOUT: 'self.input.connect_timeout',
+  NICO_REMOTE_DIR: 'self.input.remote_flake_dir',
+  NICO_PEERS: 'self.input.peers',
+  NICO_LOCK: 'self.input.lock',
+  NICO_GONE: 'self.input.gone',
+  NICO_CLUSTER_ID: 'self.input.cluster_id',
+};
+
+/** An HCL object expression from attribute expressions. */
+const hclObject = (attributes: Record<string, string>): string => `{ ${Object.entries(attributes).map(([k, v]) => `${k} = ${v}`).join(', ')} }`;
+
+/**
+ * Deploys a set of nodes, one `terraform_data` instance per node NAME: adding, removing or reordering
+ * nodes never moves a surviving node to another instance, so it is never cleaned by mistake.
  *
- * `terraform_data` is Terraform's built-in successor of `null_resource` (1.4+): no provider to install.
- * `triggers_replace` is a hash of exactly what the node's configuration depends on, so only changed
- * nodes are redeployed. `input` holds the connection data the destroy step needs (it may read only
- * `self`); a change there (say a new bastion) updates it in place without redeploying.
- * `create_before_destroy` keeps a redeploy from running the destroy step: Terraform skips destroy
- * provisioners of replaced instances then, and runs them only when a node leaves or the stack goes.
+ * Creating an instance runs constructs/templates/nico-node.sh on the runner: it uploads the tree and
+ * the secrets over SSH, switches the node to its configuration and waits until it is ready.
+ * Destroying it drains the node and deletes its Node object through another control-plane node, then
+ * switches it to `#minimal`. `input` holds everything the destroy step needs (it may read only
+ * `self`); a change there (a new bastion, other peers) updates it in place without redeploying.
+ * `triggers_replace` is a hash of exactly what the node's configuration depends on.
+ * `create_before_destroy` keeps a redeploy from running the destroy step: Terraform runs destroy
+ * provisioners only when a node leaves or the stack goes, never for a replaced or tainted instance.
  */
 export class NodeDeployment extends Construct {
   constructor(scope: Construct, id: string, props: NodeDeploymentProps) {
     super(scope, id);
-    const node = '${each.key}';
-    const entry = `local.${props.nodesLocal}[each.key]`;
-    const dir = '${self.input.remote_flake_dir}';
-
     const resource = new DataResource(this, 'resource', {
       input: {
-        ssh_host: `\${${entry}.ssh_host}`,
-        ssh_port: `\${${entry}.ssh_port}`,
+        node: '${each.key}',
+        role: `\${${NODE}.role}`,
+        ssh_host: `\${${NODE}.ssh_host}`,
+        ssh_port: `\${${NODE}.ssh_port}`,
+        host_key: `\${${NODE}.host_key}`,
+        gone: `\${${NODE}.gone}`,
         ssh_user: '${local.cluster.ssh_user}',
-        host_key: `\${${entry}.host_key}`,
         ssh_private_key: '${local.ssh_private_key}',
+        connect_timeout: '${local.cluster.ssh_connect_timeout_seconds}',
+        drain_timeout: '${local.cluster.drain_timeout_seconds}',
         remote_flake_dir: '${local.cluster.remote_flake_dir}',
-        ready_timeout_seconds: '${local.cluster.ready_timeout_seconds}',
+        peers: '${join("\\n", [for p in local.deploy_peers : p.line if p.name != each.key])}',
+        cluster_id: '${local.cluster_id}',
+        lock: `\${${NODE}.role == "worker" ? "" : "\${local.cluster_id}.control-plane"}`,
+        script: '${local.node_script}',
       },
     });
     resource.overrideLogicalId(props.resourceName);
-    resource.addOverride('triggers_replace', `\${sha256(jsonencode([local.flake_hash, { settings = ${props.settings}, node = ${entry} }]))}`);
+    resource.addOverride('triggers_replace', CONFIGURATION_HASH);
     resource.addOverride('for_each', props.forEach);
     resource.addOverride('depends_on', [...props.dependsOn]);
     resource.addOverride('lifecycle.create_before_destroy', true);
-    resource.addOverride('connection', {
-      type: 'ssh',
-      host: '${self.input.ssh_host}',
-      port: '${self.input.ssh_port}',
-      user: '${self.input.ssh_user}',
-      private_key: '${self.input.ssh_private_key}',
-      host_key: '${self.input.host_key}',
-      timeout: '2m',
-    });
     resource.addOverride('provisioner', [
       {
-        'remote-exec': {
-          inline: ['set -eu', 'umask 077', `echo "nico: ${node}: uploading the flake tree to ${dir}"`, `rm -rf ${dir}`, `mkdir -p -m 0700 ${dir}`, `chmod 0700 ${dir}`],
-        },
-      },
-      { file: { source: '${local.flake_dir}/', destination: dir } },
-      {
-        'remote-exec': {
-          inline: [
-            'set -eu',
-            // scp lands files 0644: close the tree before anything reads it.
-            `chmod -R go-rwx ${dir}`,
-            `chmod 0600 ${dir}/machine-ssh-private-key ${dir}/join-token`,
-            `echo "nico: ${node}: nixos-rebuild switch --flake path:${dir}#${node}"`,
-            // path: (not git+file:) so untracked files such as join-token are part of the flake.
-            `nixos-rebuild switch --flake path:${dir}#${node}`,
-            `echo "nico: ${node}: waiting until it is ready"`,
-            ...READINESS[props.role](node),
-            `echo "nico: ${node}: ready"`,
-          ],
+        'local-exec': {
+          interpreter: ['/bin/sh', '-c'],
+          command: 'eval "$NICO_SCRIPT"',
+          environment:
+            `\${merge(${hclObject({ ...CONNECTION_ENV, NICO_ACTION: '"deploy"', NICO_READY_TIMEOUT: 'local.cluster.ready_timeout_seconds' })}, ` +
+            `local.flake_payload, local.secrets_payload[${NODE}.role == "worker" ? "worker" : "control_plane"])}`,
         },
       },
       {
-        'remote-exec': {
+        'local-exec': {
           when: 'destroy',
-          inline: [
-            'set -eu',
-            `echo "nico: ${node}: cleaning with #minimal"`,
-            // Names the node to the flake, so that minimal keeps its static address (nodes/generator.nix).
-            `printf '%s\\n' ${node} > ${dir}/minimal-node`,
-            `nixos-rebuild switch --flake path:${dir}#minimal`,
-          ],
+          interpreter: ['/bin/sh', '-c'],
+          command: 'eval "$NICO_SCRIPT"',
+          environment: `\${${hclObject({ ...CONNECTION_ENV, NICO_ACTION: '"remove"', NICO_DRAIN_TIMEOUT: 'self.input.drain_timeout' })}}`,
         },
       },
     ]);
   }
 }
+

@@ -24,6 +24,7 @@ const node = z
     sshPort: z.number().optional(),
     disk: z.string().optional(),
     hostKey: z.string().optional(),
+    gone: z.boolean().optional(),
   })
   .strict();
 
@@ -46,6 +47,8 @@ export const clusterDescriptionSchema = z
     sshUser: z.string().optional(),
     remoteFlakeDir: z.string().optional(),
     readyTimeoutSeconds: z.number().optional(),
+    sshConnectTimeoutSeconds: z.number().optional(),
+    drainTimeoutSeconds: z.number().optional(),
   })
   .strict();
 

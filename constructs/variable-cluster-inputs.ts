@@ -11,11 +11,12 @@ const NODE_TYPE = `list(object({
     ssh_port = optional(number, ${NODE_DEFAULTS.sshPort})
     disk     = optional(string)
     host_key = optional(string)
+    gone     = optional(bool, ${NODE_DEFAULTS.gone})
   }))`;
 
 const NODE_FIELDS =
   'Each node: `name` (RFC 1123 label, unique, not "minimal"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` ' +
-  `(where Terraform connects; default: ip and ${NODE_DEFAULTS.sshPort}), \`disk\` (disko target; default ${NODE_DEFAULTS.disk}) and \`host_key\` (pins the node's SSH host key).`;
+  `(where Terraform connects; default: ip and ${NODE_DEFAULTS.sshPort}), \`disk\` (disko target; default ${NODE_DEFAULTS.disk}) \`host_key\` (pins the node's SSH host key) and \`gone\` (the machine is gone for good: remove it from the cluster without SSH).`;
 
 interface VariableSpec {
   readonly type: string;
@@ -42,12 +43,14 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   ssh_user: { type: 'string', default: CLUSTER_DEFAULTS.sshUser, description: 'User Terraform connects as over SSH; it must be able to run nixos-rebuild.' },
   remote_flake_dir: { type: 'string', default: CLUSTER_DEFAULTS.remoteFlakeDir, description: 'Root-only directory on each node that receives the flake tree.' },
   ready_timeout_seconds: { type: 'number', default: CLUSTER_DEFAULTS.readyTimeoutSeconds, description: 'Seconds a node may take to become ready after nixos-rebuild switch before the apply fails.' },
+  ssh_connect_timeout_seconds: { type: 'number', default: CLUSTER_DEFAULTS.sshConnectTimeoutSeconds, description: 'Seconds one SSH connection to a node may take to be established; an unreachable node fails the apply after this.' },
+  drain_timeout_seconds: { type: 'number', default: CLUSTER_DEFAULTS.drainTimeoutSeconds, description: 'Seconds draining a node that leaves the cluster may take; after it the node is deleted anyway.' },
   output_dir: { type: 'string', default: null, description: 'Local directory for the flake tree (`<output_dir>/nix`) and the kubeconfig. Null means `<root module>/out/<name>`.' },
 };
 
 /** `local.cluster` from the variables: the same canonical form the TypeScript app writes literally. */
 const nodeList = (v: string) =>
-  `\${[for n in var.${v} : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key }]}`;
+  `\${[for n in var.${v} : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key, gone = n.gone }]}`;
 
 const CLUSTER_LOCAL = {
   name: '${var.name}',
@@ -63,6 +66,8 @@ const CLUSTER_LOCAL = {
   ssh_user: '${var.ssh_user}',
   remote_flake_dir: '${var.remote_flake_dir}',
   ready_timeout_seconds: '${var.ready_timeout_seconds}',
+  ssh_connect_timeout_seconds: '${var.ssh_connect_timeout_seconds}',
+  drain_timeout_seconds: '${var.drain_timeout_seconds}',
 };
 
 /** Input source of the HCL module: Terraform variables, validated by Terraform with the shared rules. */

@@ -11,12 +11,34 @@ bash scripts/bootstrap.sh
 
 echo "demo: synthesizing ${NICO_CLUSTER_FILE:-the embedded example cluster}"
 npx ts-node --transpile-only main.ts
-stack=$(node -p 'Object.keys(require("./cdktf.out/manifest.json").stacks)[0]')
-out=$(cd cdktf.out/stacks/"$stack" && node -p 'require("path").resolve(require("./cdk.tf.json").locals.output_dir)')
+synth=${CDKTF_OUTDIR:-cdktf.out}
+stack=$(node -p 'Object.keys(require(process.argv[1] + "/manifest.json").stacks)[0]' "$(cd "$synth" && pwd)")
+dir=$synth/stacks/$stack
+out=$(cd "$dir" && node -p 'require("path").resolve(require("./cdk.tf.json").locals.output_dir)')
 
-echo "demo: terraform apply in cdktf.out/stacks/$stack"
-terraform -chdir=cdktf.out/stacks/"$stack" init -input=false >/dev/null
-terraform -chdir=cdktf.out/stacks/"$stack" apply -input=false -auto-approve
+terraform -chdir="$dir" init -input=false >/dev/null
+# A saved plan, so that what is confirmed is exactly what is applied. It holds secrets: root-only.
+mkdir -p -m 0700 "$out"
+plan="$out/.demo.tfplan"
+trap 'rm -f "$plan"' EXIT
+echo "demo: terraform plan in $dir"
+terraform -chdir="$dir" plan -input=false -out="$plan"
+
+# Deployed nodes that this plan cleans (#minimal) or redeploys: never without an explicit yes.
+touched=$(terraform -chdir="$dir" show -json "$plan" | node scripts/touched-nodes.js)
+if [ -n "$touched" ] && [ "${NICO_CONFIRM_CHANGES:-}" != yes ]; then
+  printf '\ndemo: this plan changes deployed nodes:\n%s\n' "$touched"
+  if [ -t 0 ]; then
+    printf 'demo: type yes to apply it: '
+    read -r answer
+    [ "$answer" = yes ] || { echo "demo: not applied"; exit 1; }
+  else
+    echo "demo: not applied: no terminal to confirm on. Review the plan above, then run again with NICO_CONFIRM_CHANGES=yes." >&2
+    exit 1
+  fi
+fi
+echo "demo: terraform apply in $dir"
+terraform -chdir="$dir" apply -input=false "$plan"
 
 cat <<TXT
 
@@ -25,5 +47,5 @@ demo: done. Cluster "$stack":
   machine SSH key (0600):         $out/nix/machine-ssh-private-key
   k3s join token (0600):          $out/nix/join-token
   Terraform state (holds both):   $out/terraform.tfstate
-  outputs:                        terraform -chdir=cdktf.out/stacks/$stack output
+  outputs:                        terraform -chdir=$dir output
 TXT

@@ -65,26 +65,42 @@ describe('NicoCluster synthesized from a description', () => {
     expect(json).not.toMatch(/PRIVATE KEY/);
   });
 
-  test('then deployment is off by default and every node position depends on the previous one', () => {
+  test('then deployment is off by default, and nodes are deployed by name: the init node, the other control-plane nodes, then the workers', () => {
     expect(config.locals.deploy).toBe(false);
     const nodes = config.resource.terraform_data;
-    expect(Object.keys(nodes).sort()).toEqual(['init_master', 'joiner_1', 'joiner_2', 'joiner_3', 'joiner_4', 'joiner_5', 'joiner_6', 'kubeconfig', 'workers']);
-    expect(nodes.init_master.for_each).toBe('${local.init_master}');
-    expect(config.locals.deploy_control_plane).toMatch(/^\$\{local\.deploy \? /);
-    expect(config.locals.deploy_workers).toMatch(/^\$\{local\.deploy \? /);
-    expect(nodes.joiner_1.depends_on).toContain('terraform_data.init_master');
-    expect(nodes.joiner_3.depends_on).toContain('terraform_data.joiner_2');
-    expect(nodes.workers.depends_on).toEqual(expect.arrayContaining(['terraform_data.init_master', 'terraform_data.joiner_6']));
+    expect(Object.keys(nodes).sort()).toEqual(['cluster', 'control_plane', 'forget', 'init_node', 'teardown', 'worker']);
+    expect(nodes.init_node.for_each).toBe('${local.deploy_names.init}');
+    expect(nodes.control_plane.for_each).toBe('${local.deploy_names.joiner}');
+    expect(nodes.worker.for_each).toBe('${local.deploy_names.worker}');
+    expect(config.locals.deploy_nodes).toMatch(/^\$\{local\.deploy \? /);
+    expect(nodes.control_plane.depends_on).toContain('terraform_data.init_node');
+    expect(nodes.worker.depends_on).toEqual(expect.arrayContaining(['terraform_data.init_node', 'terraform_data.control_plane']));
   });
 
-  test('then every node position iterates over names only and reads its node from a local', () => {
+  test('then the init node is recorded once, when the cluster is created, and never follows the list', () => {
+    const record = config.resource.terraform_data.cluster;
+    expect(record.input).toEqual({ init_node: '${local.cluster.control_plane[0].name}' });
+    expect(record.lifecycle.ignore_changes).toEqual(['input']);
+    expect(config.locals.init_node).toBe('${try(terraform_data.cluster[0].input.init_node, local.cluster.control_plane[0].name)}');
+  });
+
+  test('then every node deployment iterates over names only and reads its node from a local', () => {
     // Terraform evaluates for_each once per instance: a computed map of nodes there is quadratic.
     const nodes = config.resource.terraform_data;
-    for (const name of ['init_master', 'joiner_1', 'joiner_6', 'workers']) {
-      expect(nodes[name].for_each).toMatch(/^\$\{(local\.\w+|\{ for name, n in local\.deploy_control_plane : name => name if n\.index == \d \})\}$/);
+    for (const name of ['init_node', 'control_plane', 'worker']) {
+      expect(nodes[name].for_each).toMatch(/^\$\{local\.deploy_names\.\w+\}$/);
       expect(JSON.stringify(nodes[name])).not.toMatch(/each\.value/);
     }
-    expect(nodes.workers.for_each).toBe('${local.deploy_worker_names}');
+  });
+
+  test('then no node deployment depends on a local file, so a change never deletes a file of the local tree', () => {
+    // create_before_destroy spreads to dependencies: a local_file among them is written anew, then
+    // deleted by the destroy of its deposed self.
+    const nodes = config.resource.terraform_data;
+    for (const name of ['init_node', 'control_plane', 'worker']) {
+      expect(nodes[name].lifecycle.create_before_destroy).toBe(true);
+      expect(JSON.stringify(nodes[name])).not.toMatch(/local_(sensitive_)?file\./);
+    }
   });
 });
 

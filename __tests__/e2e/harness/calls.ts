@@ -22,12 +22,17 @@ export interface FlakeListing {
   /** First line of `minimal-node` in the directory (the node the destroy step names), or null. */
   minimalNode: string | null;
   entries: FlakeEntry[];
+  /** /var/lib/nico/secrets as the node saw it at the switch (its own mode, then each entry). */
+  secretsDirMode: string | null;
+  secrets: FlakeEntry[];
+  /** Contents of the tree's flake.lock at the switch, or null. */
+  flakeLock: string | null;
 }
 
 /** One call of a stand-in command on a node. */
 export interface Call {
   node: string;
-  command: 'nixos-rebuild' | 'k3s' | 'systemctl';
+  command: 'nixos-rebuild' | 'k3s' | 'systemctl' | 'nix';
   args: string[];
   /** Epoch milliseconds when the command started and ended. */
   start: number;

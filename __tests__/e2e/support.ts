@@ -1,0 +1,87 @@
+import * as path from 'path';
+import { ClusterDescription, NodeDescription } from '../../constructs';
+import { synthApp, TERRAFORM, terraformEnv } from '../helpers/terraform';
+import { Call, KeyPair, TestLab } from './harness';
+
+/** The flake directory the deployment uses on every node (the default remoteFlakeDir). */
+export const FLAKE_DIR = '/etc/nico/flake';
+
+export interface Interval {
+  start: number;
+  end: number;
+}
+
+/** Builds cluster descriptions for lab nodes and runs the synthesized app's Terraform inside the lab. */
+export class ClusterRuns {
+  constructor(
+    private readonly lab: TestLab,
+    private readonly key: KeyPair,
+    private readonly workDir: string,
+    private readonly addresses: Record<string, string>,
+    private readonly vip: string,
+  ) {}
+
+  /** A deployable description: every node pinned to its lab host key, short timeouts. */
+  description(name: string, masters: string[], workers: string[], patch: Record<string, Partial<NodeDescription>> = {}, extra: Partial<ClusterDescription> = {}): ClusterDescription {
+    const node = (n: string): NodeDescription => ({ name: n, ip: this.addresses[n], hostKey: this.lab.node(n).hostPublicKey, ...patch[n] });
+    return {
+      name,
+      vip: this.vip,
+      gateway: '127.0.0.1',
+      controlPlane: masters.map(node),
+      workers: workers.map(node),
+      sshPrivateKeyFile: this.key.privateKeyFile,
+      deploy: true,
+      readyTimeoutSeconds: 30,
+      sshConnectTimeoutSeconds: 5,
+      drainTimeoutSeconds: 10,
+      ...extra,
+    };
+  }
+
+  /** Synthesizes `d` into its own directory (one state per cluster name) and runs terraform there, inside the lab. */
+  async tf(d: ClusterDescription, ...args: string[]) {
+    const { stackDir } = synthApp(d, path.join(this.workDir, d.name));
+    const result = await this.lab.exec(TERRAFORM, [`-chdir=${stackDir}`, ...args], { env: terraformEnv() });
+    return { ...result, output: result.stdout + result.stderr, stackDir };
+  }
+
+  async apply(d: ClusterDescription) {
+    await this.tf(d, 'init', '-input=false');
+    return this.tf(d, 'apply', '-input=false', '-auto-approve', '-no-color');
+  }
+
+  /** `terraform plan -detailed-exitcode`: 0 when the apply before it converged. */
+  async planExitCode(d: ClusterDescription): Promise<number | null> {
+    const plan = await this.tf(d, 'plan', '-input=false', '-detailed-exitcode', '-no-color');
+    if (plan.code !== 0) process.stderr.write(plan.output.slice(-3000));
+    return plan.code;
+  }
+}
+
+export const switches = (calls: Call[]) => calls.filter((c) => c.command === 'nixos-rebuild');
+
+/** What each node was switched to, in call order: `{ 'cp-02': ['minimal'] }`. */
+export function switchedTo(calls: Call[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const c of switches(calls)) (out[c.node] ??= []).push(c.args[2].split('#')[1]);
+  return out;
+}
+
+/** The kubectl calls (through any node's stand-in k3s) that name `node`, as `['drain', 'delete']`. */
+export function kubectlVerbsOn(calls: Call[], node: string): string[] {
+  return calls.filter((c) => c.command === 'k3s' && c.args[0] === 'kubectl' && ['drain', 'delete'].includes(c.args[1]) && c.args.includes(node)).map((c) => c.args[1]);
+}
+
+/** From a node's first call to its last: the node's deployment as the stand-ins saw it. */
+export function interval(calls: Call[], node: string): Interval {
+  const mine = calls.filter((c) => c.node === node);
+  if (mine.length === 0) throw new Error(`no call on ${node}`);
+  return { start: Math.min(...mine.map((c) => c.start)), end: Math.max(...mine.map((c) => c.end)) };
+}
+
+/** No two of the intervals overlap. */
+export function expectOneAtATime(intervals: Interval[]): void {
+  const sorted = [...intervals].sort((a, b) => a.start - b.start);
+  for (let i = 1; i < sorted.length; i++) expect(sorted[i - 1].end).toBeLessThanOrEqual(sorted[i].start);
+}
