@@ -16,16 +16,20 @@ locals {
     vrrp_router_id        = var.vrrp_router_id
     workers               = [for n in var.workers : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key }]
   }
-  deploy               = var.deploy
-  deploy_control_plane = local.deploy ? { for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) } : {}
-  deploy_worker_names  = { for name, n in local.deploy_workers : name => name }
-  deploy_workers       = local.deploy ? { for n in local.cluster.workers : n.name => n } : {}
-  flake_dir            = "${local.output_dir}/nix"
-  flake_hash           = sha256(jsonencode([local.static_flake_files, local.flake_lock, local.ssh_public_key]))
-  flake_lock           = var.flake_lock
-  init_master          = { for name, n in local.deploy_control_plane : name => name if n.index == 0 }
-  join_token           = random_password.join_token.result
-  nix_templates_dir    = "${path.module}/nix-templates"
+  deploy                 = var.deploy
+  deploy_control_plane   = local.deploy ? { for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) } : {}
+  deploy_worker_names    = { for name, n in local.deploy_workers : name => name }
+  deploy_workers         = local.deploy ? { for n in local.cluster.workers : n.name => n } : {}
+  flake_dir              = "${local.output_dir}/nix"
+  flake_hash             = sha256(jsonencode([local.static_flake_files, local.flake_lock, local.ssh_public_key]))
+  flake_lock             = var.flake_lock
+  init_master            = { for name, n in local.deploy_control_plane : name => name if n.index == 0 }
+  join_token             = random_password.join_token.result
+  k3s_ca_files           = sensitive(merge({ for path, cert in tls_self_signed_cert.k3s_ca : "${path}.crt" => cert.cert_pem }, { for path, key in tls_private_key.k3s_ca : "${path}.key" => key.private_key_pem }, { "service.key" = tls_private_key.k3s_service_account.private_key_pem }))
+  k3s_token              = "K10${sha256(tls_self_signed_cert.k3s_ca["server-ca"].cert_pem)}::server:${local.join_token}"
+  kubeconfig             = sensitive(yamlencode({ apiVersion = "v1", kind = "Config", preferences = {}, clusters = [{ name = local.cluster.name, cluster = { server = "https://${local.cluster.vip}:6443", "certificate-authority-data" = base64encode(tls_self_signed_cert.k3s_ca["server-ca"].cert_pem) } }], users = [{ name = "${local.cluster.name}-admin", user = { "client-certificate-data" = base64encode(tls_locally_signed_cert.k3s_admin.cert_pem), "client-key-data" = base64encode(tls_private_key.k3s_admin.private_key_pem) } }], contexts = [{ name = local.cluster.name, context = { cluster = local.cluster.name, user = "${local.cluster.name}-admin" } }], "current-context" = local.cluster.name }))
+  kubernetes_credentials = sensitive({ host = "https://${local.cluster.vip}:6443", cluster_ca_certificate = tls_self_signed_cert.k3s_ca["server-ca"].cert_pem, client_certificate = tls_locally_signed_cert.k3s_admin.cert_pem, client_key = tls_private_key.k3s_admin.private_key_pem })
+  nix_templates_dir      = "${path.module}/nix-templates"
   node_settings = {
     control_plane = { vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface, name = local.cluster.name, vrrp_router_id = local.cluster.vrrp_router_id }
     worker        = { vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface }
@@ -47,6 +51,36 @@ locals {
   templates_dir = "${path.module}/templates"
 }
 
+resource "tls_private_key" "k3s_admin" {
+  algorithm   = "ECDSA"
+  ecdsa_curve = "P256"
+}
+
+resource "tls_private_key" "k3s_ca" {
+  for_each = {
+    client-ca         = "k3s-client-ca"
+    "etcd/peer-ca"    = "etcd-peer-ca"
+    "etcd/server-ca"  = "etcd-server-ca"
+    request-header-ca = "k3s-request-header-ca"
+    server-ca         = "k3s-server-ca"
+  }
+  algorithm   = "ECDSA"
+  ecdsa_curve = "P256"
+
+  lifecycle {
+    ignore_changes = all
+  }
+}
+
+resource "tls_private_key" "k3s_service_account" {
+  algorithm = "RSA"
+  rsa_bits  = 2048
+
+  lifecycle {
+    ignore_changes = all
+  }
+}
+
 resource "tls_private_key" "machine" {
   count     = nonsensitive(sensitive(local.ssh_private_key_input != null)) ? 0 : 1
   algorithm = "ED25519"
@@ -54,6 +88,47 @@ resource "tls_private_key" "machine" {
   lifecycle {
     ignore_changes = all
   }
+}
+
+resource "tls_self_signed_cert" "k3s_ca" {
+  for_each = {
+    client-ca         = "k3s-client-ca"
+    "etcd/peer-ca"    = "etcd-peer-ca"
+    "etcd/server-ca"  = "etcd-server-ca"
+    request-header-ca = "k3s-request-header-ca"
+    server-ca         = "k3s-server-ca"
+  }
+  allowed_uses          = ["cert_signing", "digital_signature", "key_encipherment"]
+  is_ca_certificate     = true
+  private_key_pem       = tls_private_key.k3s_ca[each.key].private_key_pem
+  set_subject_key_id    = true
+  validity_period_hours = 87600
+
+  lifecycle {
+    ignore_changes = all
+  }
+
+  subject {
+    common_name = "${each.value}@${local.cluster.name}"
+  }
+}
+
+resource "tls_cert_request" "k3s_admin" {
+  private_key_pem = tls_private_key.k3s_admin.private_key_pem
+
+  subject {
+    common_name  = "nico-cluster-admin"
+    organization = "system:masters"
+  }
+}
+
+resource "tls_locally_signed_cert" "k3s_admin" {
+  allowed_uses          = ["digital_signature", "key_encipherment", "client_auth"]
+  ca_cert_pem           = tls_self_signed_cert.k3s_ca["client-ca"].cert_pem
+  ca_private_key_pem    = tls_private_key.k3s_ca["client-ca"].private_key_pem
+  cert_request_pem      = tls_cert_request.k3s_admin.cert_request_pem
+  early_renewal_hours   = 2880
+  validity_period_hours = 8760
 }
 
 resource "random_password" "join_token" {

@@ -6,9 +6,15 @@ output "flake_dir" {
 }
 
 output "kubeconfig" {
-  description = "Admin kubeconfig of the cluster, pointing at https://<vip>:6443 (empty unless deploy is on)."
+  description = "Admin kubeconfig of the cluster (group system:masters), pointing at https://<vip>:6443; made by Terraform, known before any node exists."
   sensitive   = true
-  value       = join("", [for f in data.local_sensitive_file.kubeconfig : f.content])
+  value       = local.kubeconfig
+}
+
+output "kubernetes" {
+  description = "Admin credentials for the kubernetes and helm providers: host (https://<vip>:6443) and PEM cluster_ca_certificate, client_certificate, client_key."
+  sensitive   = true
+  value       = local.kubernetes_credentials
 }
 
 output "nodes" {
