@@ -66,3 +66,34 @@ describe('the credentials of the HCL module applied with deploy off', () => {
     expect(output('kubernetes').host).toBe('https://192.168.1.99:6443');
   });
 });
+
+/** The arguments of the kubernetes provider (and of the helm provider's `kubernetes` block), from its documentation. */
+const KUBERNETES_PROVIDER_ARGUMENTS = [
+  'host', 'username', 'password', 'insecure', 'tls_server_name', 'client_certificate', 'client_key', 'cluster_ca_certificate',
+  'config_path', 'config_paths', 'config_context', 'config_context_auth_info', 'config_context_cluster', 'token', 'proxy_url', 'exec',
+];
+
+describe("the README's root module for the kubernetes and helm providers", () => {
+  const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Cluster PKI and credentials'));
+  const hcl = section.match(/```hcl\n([\s\S]*?)```/)![1];
+  const providerBody = (name: string) => hcl.match(new RegExp(`^provider "${name}" \\{\\n([\\s\\S]*?)^\\}`, 'm'))![1];
+  const attributes = (body: string) => [...body.matchAll(/^\s+([a-z_]+)\s+= local\.k3s\.([a-z_]+)$/gm)].map((m) => [m[1], m[2]]);
+
+  test('then it is well-formed HCL that terraform fmt accepts as formatted', () => {
+    const dir = tempDir('readme-hcl');
+    fs.writeFileSync(path.join(dir, 'main.tf'), hcl);
+    terraform(dir, ['fmt', '-check', '-diff', 'main.tf']);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test.each(['kubernetes', 'helm'])('then the %s provider gets each of the four attributes of the kubernetes output under its own name, all documented arguments', (provider) => {
+    const pairs = attributes(providerBody(provider));
+    expect(pairs.map(([arg]) => arg).sort()).toEqual(['client_certificate', 'client_key', 'cluster_ca_certificate', 'host']);
+    for (const [arg, from] of pairs) {
+      expect(from).toBe(arg);
+      expect(KUBERNETES_PROVIDER_ARGUMENTS).toContain(arg);
+    }
+    expect(hcl).toContain('k3s = data.terraform_remote_state.cluster.outputs.kubernetes');
+  });
+});
