@@ -26,7 +26,7 @@ export const INPUT_LOCALS = ['cluster', 'deploy', 'output_dir', 'ssh_private_key
 const REPO_ROOT = path.resolve(__dirname, '..');
 /** The flake every cluster's tree is made of (see nix-templates/README.md). */
 export const NIX_TEMPLATES_DIR = path.join(REPO_ROOT, 'nix-templates');
-/** Templates the graph renders with Terraform: cluster.nix and the kubeconfig fetcher. */
+/** Templates the graph renders with Terraform: cluster.nix, the kubeconfig and the kubeconfig fetcher. */
 export const TEMPLATES_DIR = path.join(REPO_ROOT, 'constructs', 'templates');
 
 /** Files of a directory, recursively, as sorted relative POSIX paths. */

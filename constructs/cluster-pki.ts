@@ -63,7 +63,7 @@ export interface KubernetesCredentials {
  *   `client_key` as the kubernetes provider takes them (PEM).
  * - `local.kubeconfig` (sensitive): an admin kubeconfig for `https://<vip>:6443` with the same material.
  *
- * Reads `local.cluster` and `local.join_token`.
+ * Reads `local.cluster`, `local.join_token` and `local.templates_dir` (kubeconfig.yaml.tftpl).
  */
 export class ClusterPki extends Construct {
   /** The admin kubeconfig (YAML), as a token. */
@@ -134,15 +134,8 @@ export class ClusterPki extends Construct {
         `\${sensitive({ host = "${host}", cluster_ca_certificate = ${serverCa}, ` +
         'client_certificate = tls_locally_signed_cert.k3s_admin.cert_pem, client_key = tls_private_key.k3s_admin.private_key_pem })}',
       kubeconfig:
-        '${sensitive(yamlencode({' +
-        ' apiVersion = "v1", kind = "Config", preferences = {},' +
-        ` clusters = [{ name = local.cluster.name, cluster = { server = "${host}", "certificate-authority-data" = base64encode(${serverCa}) } }],` +
-        ' users = [{ name = "${local.cluster.name}-admin", user = {' +
-        ' "client-certificate-data" = base64encode(tls_locally_signed_cert.k3s_admin.cert_pem),' +
-        ' "client-key-data" = base64encode(tls_private_key.k3s_admin.private_key_pem) } }],' +
-        ' contexts = [{ name = local.cluster.name, context = { cluster = local.cluster.name, user = "${local.cluster.name}-admin" } }],' +
-        ' "current-context" = local.cluster.name' +
-        ' }))}',
+        `\${sensitive(templatefile("\${local.templates_dir}/kubeconfig.yaml.tftpl", { name = local.cluster.name, server = "${host}", ` +
+        `ca_certificate = ${serverCa}, client_certificate = tls_locally_signed_cert.k3s_admin.cert_pem, client_key = tls_private_key.k3s_admin.private_key_pem }))}`,
     };
     const defined = Object.fromEntries(Object.entries(locals).map(([name, value]) => {
       const local = new TerraformLocal(this, name.replace(/_/g, '-'), value);

@@ -54,8 +54,9 @@ describe('the credentials of the HCL module applied with deploy off', () => {
     expect(terraform(root, ['plan', '-input=false', '-detailed-exitcode'], { allowFailure: true }).status).toBe(0);
   });
 
-  test('given the cluster renamed and its VIP moved, when planned, then no key, CA, certificate or token is re-created and the kubeconfig follows the VIP', () => {
-    writeModuleRoot(root, { ...VALID, name: 'renamed-cluster', vip: '192.168.1.99' }, out);
+  test('given the cluster renamed and its VIP moved, when planned, then no key, CA, certificate or token is re-created and the kubeconfig follows', () => {
+    // "null" is a valid cluster name that a YAML parser reads as null unless the kubeconfig quotes it.
+    writeModuleRoot(root, { ...VALID, name: 'null', vip: '192.168.1.99' }, out);
     terraform(root, ['plan', '-input=false', '-out=rename.tfplan']);
     const plan = JSON.parse(terraform(root, ['show', '-json', 'rename.tfplan']).stdout);
     const secrets = (plan.resource_changes as Array<{ address: string; type: string; change: { actions: string[] } }>).filter((c) => /^(tls_|random_password)/.test(c.type));
@@ -64,6 +65,10 @@ describe('the credentials of the HCL module applied with deploy off', () => {
     expect(plan.output_changes.kubeconfig.actions).toEqual(['update']);
     terraform(root, ['apply', '-input=false', '-auto-approve', 'rename.tfplan']);
     expect(output('kubernetes').host).toBe('https://192.168.1.99:6443');
+    const kubeconfig = parseYaml(output('kubeconfig'));
+    expect(kubeconfig.clusters[0]).toMatchObject({ name: 'null', cluster: { server: 'https://192.168.1.99:6443' } });
+    expect(kubeconfig['current-context']).toBe('null');
+    expect(kubeconfig.contexts[0].context).toEqual({ cluster: 'null', user: 'null-admin' });
   });
 });
 
