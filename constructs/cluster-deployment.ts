@@ -19,9 +19,16 @@ function local(scope: Construct, name: string, expression: unknown): void {
   new TerraformLocal(scope, `local-${name.replace(/_/g, '-')}`, expression).overrideLogicalId(name);
 }
 
-/** The secret files a node of each role receives in /var/lib/nico/secrets, as `{ path, content }`. */
+/**
+ * The secret files a node of each role receives in /var/lib/nico/secrets, as `{ path, content }`:
+ * the join token in k3s's secure form (joining nodes check the server CA by its hash) and the machine
+ * key everywhere; the cluster's CAs and service-account key on control-plane nodes only, which hand
+ * them to k3s before its first start (nodes/common.nix).
+ */
+const SECRETS_OF_EVERY_NODE = '{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }';
 const NODE_SECRETS = {
-  worker: '[{ path = "join-token", content = local.join_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }]',
+  worker: `[${SECRETS_OF_EVERY_NODE}]`,
+  control_plane: `concat([${SECRETS_OF_EVERY_NODE}], [for p in nonsensitive(keys(local.k3s_ca_files)) : { path = "tls/\${p}", content = local.k3s_ca_files[p] }])`,
 };
 
 /** Environment entries `NICO_<prefix>_COUNT` and `NICO_<prefix>_<i>` = "path\nbase64" for a list of files. */
@@ -73,7 +80,7 @@ export class ClusterDeployment extends Construct {
     local(this, 'flake_payload', `\${merge({ NICO_FILE_PATHS = join("\\n", keys(local.flake_files)) }, ${filesPayload('FILE', '[for p, c in local.flake_files : { path = p, content = c }]', false)})}`);
     local(this, 'secrets_payload', {
       worker: `\${${filesPayload('SECRET', NODE_SECRETS.worker, true)}}`,
-      control_plane: `\${${filesPayload('SECRET', NODE_SECRETS.worker, true)}}`,
+      control_plane: `\${${filesPayload('SECRET', NODE_SECRETS.control_plane, true)}}`,
     });
 
     const checks = props.dependsOn ?? [];

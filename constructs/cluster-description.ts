@@ -126,6 +126,13 @@ export interface ClusterDescription {
    * @default 300
    */
   readonly drainTimeoutSeconds?: number;
+  /**
+   * Write the flake tree (and its secrets) to `<outputDir>/nix` on the machine that runs Terraform.
+   * Turn it off where the runner is ephemeral (HCP Terraform, CI): the deployment does not need the
+   * local tree, and a fresh runner then plans no change.
+   * @default true
+   */
+  readonly writeLocalTree?: boolean;
 }
 
 /** Defaults of the optional fields: the single source for TypeScript, the HCL module and its docs. */
@@ -143,6 +150,7 @@ export const CLUSTER_DEFAULTS = {
   readyTimeoutSeconds: 900,
   sshConnectTimeoutSeconds: 20,
   drainTimeoutSeconds: 300,
+  writeLocalTree: true,
 } as const;
 
 export const NODE_DEFAULTS = {

@@ -9,7 +9,7 @@ import * as path from 'path';
  * - `local.cluster`: the description in canonical form: snake_case, defaults applied, `ssh_host`
  *   resolved; optional node fields (`disk`, `host_key`) may be null. Holds no secret.
  * - `local.deploy`: whether to deploy over SSH.
- * - `local.output_dir`: where the flake tree (`<output_dir>/nix`) and the kubeconfig are written.
+ * - `local.output_dir`: where the flake tree (`<output_dir>/nix`) is written.
  * - `local.ssh_private_key_input`: the given machine key (sensitive), or null to generate one.
  * - `local.flake_lock`: the contents of a flake.lock to copy into the tree, or null.
  * - `local.nix_templates_dir`: a directory holding a copy of nix-templates/.
@@ -26,7 +26,7 @@ export const INPUT_LOCALS = ['cluster', 'deploy', 'output_dir', 'ssh_private_key
 const REPO_ROOT = path.resolve(__dirname, '..');
 /** The flake every cluster's tree is made of (see nix-templates/README.md). */
 export const NIX_TEMPLATES_DIR = path.join(REPO_ROOT, 'nix-templates');
-/** Templates the graph renders with Terraform: cluster.nix and the kubeconfig fetcher. */
+/** Templates the graph renders with Terraform: cluster.nix, the kubeconfig and the node script. */
 export const TEMPLATES_DIR = path.join(REPO_ROOT, 'constructs', 'templates');
 
 /** Files of a directory, recursively, as sorted relative POSIX paths. */

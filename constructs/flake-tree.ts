@@ -47,7 +47,7 @@ export class FlakeTree extends Construct {
     for (const [name, value] of Object.entries(locals)) new TerraformLocal(this, name, value).overrideLogicalId(name);
 
     const staticFiles = new File(this, 'static', { ...common, filename: '${local.flake_dir}/${each.key}', content: '${each.value}' });
-    staticFiles.addOverride('for_each', '${local.static_flake_files}');
+    staticFiles.addOverride('for_each', '${local.cluster.write_local_tree ? local.static_flake_files : {}}');
     staticFiles.overrideLogicalId('static');
 
     const clusterNix = new File(this, 'cluster-nix', {
@@ -56,19 +56,26 @@ export class FlakeTree extends Construct {
       content: '${local.cluster_nix}',
     });
     clusterNix.overrideLogicalId('cluster_nix');
+    // With write_local_tree off (HCP Terraform, CI), nothing is written here: the deployment uploads
+    // from the state's values, so a fresh runner plans no change.
+    const whenWriting = '${local.cluster.write_local_tree ? 1 : 0}';
+    clusterNix.addOverride('count', whenWriting);
 
     const publicKey = new File(this, 'public-key', { ...common, filename: '${local.flake_dir}/machine-ssh-public-key', content: '${local.ssh_public_key}' });
     publicKey.overrideLogicalId('machine_ssh_public_key');
+    publicKey.addOverride('count', whenWriting);
 
     const secret = { filePermission: '0600', directoryPermission: '0700' };
     const privateKey = new SensitiveFile(this, 'private-key', { ...secret, filename: '${local.flake_dir}/machine-ssh-private-key', content: '${local.ssh_private_key}' });
     privateKey.overrideLogicalId('machine_ssh_private_key');
+    privateKey.addOverride('count', whenWriting);
     const token = new SensitiveFile(this, 'join-token', { ...secret, filename: '${local.flake_dir}/join-token', content: '${local.join_token}' });
     token.overrideLogicalId('join_token');
+    token.addOverride('count', whenWriting);
 
     // content must be set even with count 0 (terraform validate checks it): "" is never written.
     const lock = new File(this, 'flake-lock', { ...common, filename: '${local.flake_dir}/flake.lock', content: '${local.flake_lock == null ? "" : local.flake_lock}' });
-    lock.addOverride('count', '${local.flake_lock == null ? 0 : 1}');
+    lock.addOverride('count', '${local.cluster.write_local_tree && local.flake_lock != null ? 1 : 0}');
     lock.overrideLogicalId('flake_lock');
 
     this.files = ['local_file.static', 'local_file.cluster_nix', 'local_file.machine_ssh_public_key', 'local_sensitive_file.machine_ssh_private_key', 'local_sensitive_file.join_token', 'local_file.flake_lock'];

@@ -51,6 +51,7 @@ export function canonicalCluster(d: ClusterDescription) {
     ready_timeout_seconds: d.readyTimeoutSeconds ?? CLUSTER_DEFAULTS.readyTimeoutSeconds,
     ssh_connect_timeout_seconds: d.sshConnectTimeoutSeconds ?? CLUSTER_DEFAULTS.sshConnectTimeoutSeconds,
     drain_timeout_seconds: d.drainTimeoutSeconds ?? CLUSTER_DEFAULTS.drainTimeoutSeconds,
+    write_local_tree: d.writeLocalTree ?? CLUSTER_DEFAULTS.writeLocalTree,
   };
 }
 

@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import { ClusterDeployment } from './cluster-deployment';
 import { ClusterDescription } from './cluster-description';
 import { IClusterInputs } from './cluster-inputs';
+import { ClusterPki, KubernetesCredentials } from './cluster-pki';
 import { ClusterSecrets } from './cluster-secrets';
 import { FlakeTree } from './flake-tree';
 import { KnownClusterInputs } from './known-cluster-inputs';
@@ -35,6 +36,10 @@ export interface NicoClusterProps {
 export class NicoCluster extends Construct {
   /** Where the inputs come from; exposes the static flake file list. */
   public readonly inputs: IClusterInputs;
+  /** The admin kubeconfig (sensitive), known from state before any node exists. */
+  public readonly kubeconfig: string;
+  /** Admin credentials for the kubernetes and helm providers (the key is sensitive). */
+  public readonly kubernetes: KubernetesCredentials;
 
   constructor(scope: Construct, id: string, props: NicoClusterProps = {}) {
     super(scope, id);
@@ -49,21 +54,29 @@ export class NicoCluster extends Construct {
       : new VariableClusterInputs(this, 'inputs');
 
     new ClusterSecrets(this, 'secrets');
+    const pki = new ClusterPki(this, 'pki');
+    this.kubeconfig = pki.kubeconfig;
+    this.kubernetes = pki.kubernetes;
     new FlakeTree(this, 'flake-tree', { staticFlakeFiles: this.inputs.staticFlakeFiles });
     new ClusterDeployment(this, 'deployment', { dependsOn: props.description ? [] : ['terraform_data.input_checks'] });
 
     const outputs: Record<string, { value: string; description: string; sensitive?: boolean }> = {
       ssh_public_key: { value: '${local.ssh_public_key}', description: 'Public half of the machine SSH key, authorised for root on every node.' },
-      flake_dir: { value: '${local.flake_dir}', description: 'Directory holding the NICO flake tree of the cluster.' },
+      flake_dir: { value: '${local.cluster.write_local_tree ? local.flake_dir : ""}', description: 'Directory holding the NICO flake tree of the cluster ("" when write_local_tree is off).' },
       nodes: {
         value:
           '${concat([for n in local.cluster.control_plane : { name = n.name, ip = n.ip, role = n.name == local.init_node ? "init-master" : "control-plane" }], [for n in local.cluster.workers : { name = n.name, ip = n.ip, role = "worker" }])}',
         description: 'Every node with its IP and role, in deployment order.',
       },
       kubeconfig: {
-        // "" rather than null without deployment: cdktf-cli's output view crashes on null values.
-        value: '',
-        description: 'Admin kubeconfig of the cluster, pointing at https://<vip>:6443 (empty unless deploy is on).',
+        // From state, not from a node: known with deploy off, on a fresh runner and before any node exists.
+        value: '${local.kubeconfig}',
+        description: 'Admin kubeconfig of the cluster (group system:masters), pointing at https://<vip>:6443; made by Terraform, known before any node exists.',
+        sensitive: true,
+      },
+      kubernetes: {
+        value: '${local.kubernetes_credentials}',
+        description: 'Admin credentials for the kubernetes and helm providers: host (https://<vip>:6443) and PEM cluster_ca_certificate, client_certificate, client_key.',
         sensitive: true,
       },
     };

@@ -49,6 +49,7 @@ export const clusterDescriptionSchema = z
     readyTimeoutSeconds: z.number().optional(),
     sshConnectTimeoutSeconds: z.number().optional(),
     drainTimeoutSeconds: z.number().optional(),
+    writeLocalTree: z.boolean().optional(),
   })
   .strict();
 

@@ -45,6 +45,7 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   ready_timeout_seconds: { type: 'number', default: CLUSTER_DEFAULTS.readyTimeoutSeconds, description: 'Seconds a node may take to become ready after nixos-rebuild switch before the apply fails.' },
   ssh_connect_timeout_seconds: { type: 'number', default: CLUSTER_DEFAULTS.sshConnectTimeoutSeconds, description: 'Seconds one SSH connection to a node may take to be established; an unreachable node fails the apply after this.' },
   drain_timeout_seconds: { type: 'number', default: CLUSTER_DEFAULTS.drainTimeoutSeconds, description: 'Seconds draining a node that leaves the cluster may take; after it the node is deleted anyway.' },
+  write_local_tree: { type: 'bool', default: CLUSTER_DEFAULTS.writeLocalTree, description: 'Write the flake tree and its secrets to `<output_dir>/nix`. Turn it off on ephemeral runners (HCP Terraform, CI): deployment does not need it, and a fresh runner then plans no change.' },
   output_dir: { type: 'string', default: null, description: 'Local directory for the flake tree (`<output_dir>/nix`) and the kubeconfig. Null means `<root module>/out/<name>`.' },
 };
 
@@ -68,6 +69,7 @@ const CLUSTER_LOCAL = {
   ready_timeout_seconds: '${var.ready_timeout_seconds}',
   ssh_connect_timeout_seconds: '${var.ssh_connect_timeout_seconds}',
   drain_timeout_seconds: '${var.drain_timeout_seconds}',
+  write_local_tree: '${var.write_local_tree}',
 };
 
 /** Input source of the HCL module: Terraform variables, validated by Terraform with the shared rules. */

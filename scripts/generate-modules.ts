@@ -20,7 +20,7 @@ const ROOT = path.resolve(__dirname, '..');
 export const MODULE_DIR = path.join(ROOT, 'modules', 'nico-cluster');
 const HEADER = '# Generated from constructs/ by `npm run modules`. Do not edit: change the constructs and regenerate.\n\n';
 /** Resource types in the order a reader meets them: checks, secrets, files, deployment. */
-const RESOURCE_ORDER = ['tls_private_key', 'random_password', 'local_file', 'local_sensitive_file', 'terraform_data'];
+const RESOURCE_ORDER = ['tls_private_key', 'tls_self_signed_cert', 'tls_cert_request', 'tls_locally_signed_cert', 'random_password', 'local_file', 'local_sensitive_file', 'terraform_data'];
 
 type JsonObject = Record<string, any>;
 

@@ -56,9 +56,10 @@ describe('NicoCluster synthesized from a description', () => {
     expect(config.locals.static_flake_files['flake.nix']).toContain('"github:NixOS/nixpkgs/nixos-24.05", local.cluster.nixpkgs');
   });
 
-  test('then the kubeconfig output is sensitive and the others describe themselves', () => {
+  test('then the kubeconfig and kubernetes outputs are sensitive and every output describes itself', () => {
     expect(config.output.kubeconfig.sensitive).toBe(true);
-    for (const name of ['ssh_public_key', 'flake_dir', 'nodes', 'kubeconfig']) expect(config.output[name].description).toMatch(/\w/);
+    expect(config.output.kubernetes.sensitive).toBe(true);
+    for (const name of ['ssh_public_key', 'flake_dir', 'nodes', 'kubeconfig', 'kubernetes']) expect(config.output[name].description).toMatch(/\w/);
   });
 
   test('then no secret and no path of the given key lands in the synthesized configuration', () => {

@@ -27,6 +27,6 @@ export function writeModuleRoot(dir: string, d: ClusterDescription, outputDir: s
     path.join(dir, 'main.tf'),
     `module "k3s" {\nsource = ${JSON.stringify(source)}\noutput_dir = ${JSON.stringify(outputDir)}\n${moduleArguments(d)}\n}\n` +
       ['flake_dir', 'ssh_public_key', 'nodes'].map((o) => `output "${o}" { value = module.k3s.${o} }\n`).join('') +
-      'output "kubeconfig" {\n value = module.k3s.kubeconfig\n sensitive = true\n}\n',
+      ['kubeconfig', 'kubernetes'].map((o) => `output "${o}" {\n value = module.k3s.${o}\n sensitive = true\n}\n`).join(''),
   );
 }

@@ -78,3 +78,20 @@ export function treeModes(dir: string): Record<string, string> {
   walk('');
   return out;
 }
+
+/**
+ * Evaluates an expression with `terraform console` against the state at `statePath` (root-module
+ * locals included) and returns its value; sensitive values are unwrapped. The value travels as base64
+ * JSON so that no console quoting or heredoc formatting has to be parsed. The state path is passed
+ * explicitly: `terraform console` ignores a local backend's `path` and reads ./terraform.tfstate.
+ */
+export function terraformConsole<T = unknown>(dir: string, statePath: string, expression: string, env?: NodeJS.ProcessEnv): T {
+  const r = spawnSync(TERRAFORM, [`-chdir=${dir}`, 'console', `-state=${statePath}`], {
+    env: env ?? terraformEnv(),
+    encoding: 'utf8',
+    input: `base64encode(nonsensitive(sensitive(jsonencode(${expression}))))\n`,
+  });
+  const encoded = (r.stdout ?? '').trim().replace(/^"|"$/g, '');
+  if (r.status !== 0 || !/^[A-Za-z0-9+/=]+$/.test(encoded)) throw new Error(`terraform console failed (${r.status}) in ${dir} for ${expression}:\n${r.stdout}\n${r.stderr}`);
+  return JSON.parse(Buffer.from(encoded, 'base64').toString('utf8')) as T;
+}

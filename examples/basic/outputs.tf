@@ -14,7 +14,13 @@ output "nodes" {
 }
 
 output "kubeconfig" {
-  description = "Admin kubeconfig pointing at the VIP (empty unless deploy is on)."
+  description = "Admin kubeconfig pointing at the VIP, from state (known before any node is deployed)."
   value       = module.k3s.kubeconfig
+  sensitive   = true
+}
+
+output "kubernetes" {
+  description = "host, cluster_ca_certificate, client_certificate and client_key for the kubernetes and helm providers."
+  value       = module.k3s.kubernetes
   sensitive   = true
 }

@@ -1,19 +1,25 @@
 # Generated from constructs/ by `npm run modules`. Do not edit: change the constructs and regenerate.
 
 output "flake_dir" {
-  description = "Directory holding the NICO flake tree of the cluster."
-  value       = local.flake_dir
+  description = "Directory holding the NICO flake tree of the cluster (\"\" when write_local_tree is off)."
+  value       = local.cluster.write_local_tree ? local.flake_dir : ""
 }
 
 output "kubeconfig" {
-  description = "Admin kubeconfig of the cluster, pointing at https://<vip>:6443 (empty unless deploy is on)."
+  description = "Admin kubeconfig of the cluster (group system:masters), pointing at https://<vip>:6443; made by Terraform, known before any node exists."
   sensitive   = true
-  value       = join("", [for f in data.local_sensitive_file.kubeconfig : f.content])
+  value       = local.kubeconfig
+}
+
+output "kubernetes" {
+  description = "Admin credentials for the kubernetes and helm providers: host (https://<vip>:6443) and PEM cluster_ca_certificate, client_certificate, client_key."
+  sensitive   = true
+  value       = local.kubernetes_credentials
 }
 
 output "nodes" {
   description = "Every node with its IP and role, in deployment order."
-  value       = concat([for i, n in local.cluster.control_plane : { name = n.name, ip = n.ip, role = i == 0 ? "init-master" : "control-plane" }], [for n in local.cluster.workers : { name = n.name, ip = n.ip, role = "worker" }])
+  value       = concat([for n in local.cluster.control_plane : { name = n.name, ip = n.ip, role = n.name == local.init_node ? "init-master" : "control-plane" }], [for n in local.cluster.workers : { name = n.name, ip = n.ip, role = "worker" }])
 }
 
 output "ssh_public_key" {

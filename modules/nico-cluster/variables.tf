@@ -1,7 +1,7 @@
 # Generated from constructs/ by `npm run modules`. Do not edit: change the constructs and regenerate.
 
 variable "control_plane" {
-  description = "Control-plane nodes, 1 to 7; the first initialises the cluster and the others join one at a time. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda) and `host_key` (pins the node's SSH host key)."
+  description = "Control-plane nodes, 1 to 7; the first initialises the cluster and the others join one at a time. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda) `host_key` (pins the node's SSH host key) and `gone` (the machine is gone for good: remove it from the cluster without SSH)."
   type = list(object({
     name     = string
     ip       = string
@@ -9,6 +9,7 @@ variable "control_plane" {
     ssh_port = optional(number, 22)
     disk     = optional(string)
     host_key = optional(string)
+    gone     = optional(bool, false)
   }))
 
   validation {
@@ -50,6 +51,11 @@ variable "control_plane" {
     condition     = alltrue([for n in var.control_plane : n.host_key == null || can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\n]*)?$", n.host_key))])
     error_message = "Every control_plane node host_key must be an SSH public key line such as \"ssh-ed25519 AAAA...\"."
   }
+
+  validation {
+    condition     = length([for n in var.control_plane : n if !n.gone]) >= floor(length(var.control_plane) / 2) + 1
+    error_message = "At most a minority of the control_plane nodes may be marked gone at once: etcd needs a quorum of the others to remove them."
+  }
 }
 
 variable "deploy" {
@@ -57,6 +63,18 @@ variable "deploy" {
   type        = bool
   default     = false
   nullable    = false
+}
+
+variable "drain_timeout_seconds" {
+  description = "Seconds draining a node that leaves the cluster may take; after it the node is deleted anyway."
+  type        = number
+  default     = 300
+  nullable    = false
+
+  validation {
+    condition     = var.drain_timeout_seconds >= 1 && var.drain_timeout_seconds <= 86400 && floor(var.drain_timeout_seconds) == var.drain_timeout_seconds
+    error_message = "The drain_timeout_seconds must be a whole number of seconds from 1 to 86400."
+  }
 }
 
 variable "flake_lock" {
@@ -167,6 +185,18 @@ variable "remote_flake_dir" {
   }
 }
 
+variable "ssh_connect_timeout_seconds" {
+  description = "Seconds one SSH connection to a node may take to be established; an unreachable node fails the apply after this."
+  type        = number
+  default     = 20
+  nullable    = false
+
+  validation {
+    condition     = var.ssh_connect_timeout_seconds >= 1 && var.ssh_connect_timeout_seconds <= 600 && floor(var.ssh_connect_timeout_seconds) == var.ssh_connect_timeout_seconds
+    error_message = "The ssh_connect_timeout_seconds must be a whole number of seconds from 1 to 600."
+  }
+}
+
 variable "ssh_private_key" {
   description = "Existing ED25519 private key (OpenSSH or PEM, no passphrase) to use as the machine key, e.g. `file(\"machine-key\")`. Null generates one."
   type        = string
@@ -210,7 +240,7 @@ variable "vrrp_router_id" {
 }
 
 variable "workers" {
-  description = "Worker (agent) nodes; they join in parallel after the control plane. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda) and `host_key` (pins the node's SSH host key)."
+  description = "Worker (agent) nodes; they join in parallel after the control plane. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda) `host_key` (pins the node's SSH host key) and `gone` (the machine is gone for good: remove it from the cluster without SSH)."
   type = list(object({
     name     = string
     ip       = string
@@ -218,6 +248,7 @@ variable "workers" {
     ssh_port = optional(number, 22)
     disk     = optional(string)
     host_key = optional(string)
+    gone     = optional(bool, false)
   }))
   default  = []
   nullable = false
@@ -256,4 +287,11 @@ variable "workers" {
     condition     = alltrue([for n in var.workers : n.host_key == null || can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\n]*)?$", n.host_key))])
     error_message = "Every workers node host_key must be an SSH public key line such as \"ssh-ed25519 AAAA...\"."
   }
+}
+
+variable "write_local_tree" {
+  description = "Write the flake tree and its secrets to `<output_dir>/nix`. Turn it off on ephemeral runners (HCP Terraform, CI): deployment does not need it, and a fresh runner then plans no change."
+  type        = bool
+  default     = true
+  nullable    = false
 }

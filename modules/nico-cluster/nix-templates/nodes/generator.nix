@@ -75,9 +75,15 @@ let
     else if node.name == "minimal" then fail "${what}[${toString i}]: the name `minimal` is reserved for the cleanup configuration"
     else node;
 
+  # The node that creates the etcd cluster. nico-cluster records it when the cluster is first
+  # deployed and writes it as `initNode`, so reordering or removing nodes never makes another node
+  # run --cluster-init (a second cluster); NICO's cluster.nix has no such field: the first node.
+  initNode = cluster.initNode or (builtins.head controlPlane).name;
+
   mkNode = role: index: node:
     let
       first = role == "server" && index == 0;
+      init = role == "server" && node.name == initNode;
     in
     {
       inherit (node) name ip;
@@ -85,11 +91,12 @@ let
       disk = node.disk or defaults.disk;
       isControlPlane = role == "server";
 
-      # Only the very first server creates the etcd cluster; everyone else joins through
-      # the VIP, which keepalived keeps on a live server.
-      clusterInit = first;
-      serverAddr = if first then "" else serverUrl;
-      waitForVip = !first;
+      # Only the init node creates the etcd cluster; everyone else joins through the VIP,
+      # which keepalived keeps on a live server. Once the init node has left the cluster,
+      # every server joins.
+      clusterInit = init;
+      serverAddr = if init then "" else serverUrl;
+      waitForVip = !init;
       vipCheckUrl = "${serverUrl}/cacerts";
       vipWaitSeconds = 600;
       joinedMarker = joinedMarker.${role};

@@ -1,0 +1,288 @@
+# nico-node.sh: deploys one node, or removes it from the cluster, over the runner's OpenSSH client.
+# Terraform runs it from a terraform_data's local-exec provisioner (`eval "$NICO_SCRIPT"`), with
+# everything it needs in the environment; it reads no file left by an earlier run, so a fresh runner
+# that has only the state (HCP Terraform, CI) works.
+#
+# Why not Terraform's built-in SSH (remote-exec, file): it retries a dead host for minutes and then
+# names a line of the configuration, lands its scripts as 0777 files in the node's /tmp, uploads with
+# 0644 modes, and cannot serialize nodes that Terraform runs in parallel. Here the script goes to the
+# node on stdin (`sh -s`), every file is written with umask 077, a connection fails after
+# NICO_CONNECT_TIMEOUT with the likely fix, and a lock on the runner lets one control-plane node
+# change at a time whatever the graph's shape.
+#
+# Environment (all NICO_*):
+#   ACTION            deploy | remove | forget
+#   NODE ROLE         node name; init | joiner | worker
+#   SSH_HOST SSH_PORT SSH_USER HOST_KEY (may be empty: not checked)  SSH_KEY (the machine key)
+#   CONNECT_TIMEOUT   seconds for one SSH connection to be established
+#   REMOTE_DIR        the node's flake directory
+#   PEERS             lines "name host port host-key-or-empty": the other control-plane nodes, init first
+#   LOCK              a runner-local lock name serializing control-plane nodes ("" for none)
+#   GONE              true: the machine is gone for good; never connect to it
+#   deploy only:      READY_TIMEOUT, FILE_COUNT + FILE_<i> and SECRET_COUNT + SECRET_<i> ("path\nbase64")
+#   remove only:      DRAIN_TIMEOUT
+set -eu
+umask 077
+
+node=$NICO_NODE
+say() { printf 'nico: %s: %s\n' "$node" "$*"; }
+fail() {
+  printf 'nico: %s: error: %s\n' "$node" "$*" >&2
+  exit 1
+}
+# A value quoted for the remote shell.
+q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+
+# The first step of a whole-cluster destroy: tells every node's removal that no drain is needed.
+if [ "$NICO_ACTION" = teardown ]; then
+  base="${TMPDIR:-/tmp}/nico-cluster-$(id -u)"
+  mkdir -p "$base"
+  : >"$base/${NICO_CLUSTER_ID}.teardown"
+  exit 0
+fi
+
+command -v ssh >/dev/null 2>&1 || fail "this step needs an OpenSSH client (ssh) on the machine that runs Terraform"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/nico-node.XXXXXX")
+LOCK_HELD=""
+cleanup() {
+  [ -z "$LOCK_HELD" ] || rm -rf "$LOCK_HELD"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The machine key, only for the lifetime of this script, in a 0700 directory of its own.
+printf '%s\n' "$NICO_SSH_KEY" >"$work/key"
+known="$work/known_hosts"
+: >"$known"
+
+# pin NAME HOST PORT KEY: pins a host key for HOST:PORT (no key given: not checked).
+pin() {
+  [ -n "$4" ] || return 0
+  if [ "$3" = 22 ]; then entry=$2; else entry="[$2]:$3"; fi
+  printf '%s %s\n' "$entry" "$4" >>"$known"
+}
+
+# ssh_to HOST PORT KEY COMMAND...: one connection with the machine key; host key pinned when KEY is set.
+ssh_to() {
+  host=$1 port=$2 key=$3
+  shift 3
+  if [ -n "$key" ]; then checking=yes; else checking=no; fi
+  ssh -i "$work/key" -p "$port" -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout="$NICO_CONNECT_TIMEOUT" \
+    -o ConnectionAttempts=1 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -o StrictHostKeyChecking="$checking" \
+    -o UserKnownHostsFile="$known" -o GlobalKnownHostsFile=/dev/null -o UpdateHostKeys=no -o LogLevel=ERROR \
+    "$NICO_SSH_USER@$host" "$@"
+}
+ssh_node() { ssh_to "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_KEY" "$@"; }
+[ -z "${NICO_SSH_HOST:-}" ] || pin "$node" "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_KEY"
+
+# explain WHO HOST PORT KEY SSH-OUTPUT: the likely fix for a failed connection.
+explain() {
+  case $5 in
+  *"IDENTIFICATION HAS CHANGED"* | *"Host key verification failed"* | *"host key"*"not known"* | *"No "*" host key is known"*)
+    echo "the host key it presented is not the pinned one ($4); check the node's /etc/ssh/ssh_host_ed25519_key.pub and the hostKey setting" ;;
+  *"Connection refused"*) echo "nothing accepts SSH connections on port $3: is sshd running there, and is sshPort right?" ;;
+  *"timed out"* | *"No route to host"* | *"Network is unreachable"* | *"Host is down"*)
+    echo "no answer within ${NICO_CONNECT_TIMEOUT}s: is the machine up, and is $2 reachable from here (sshHost, firewall, bastion)?" ;;
+  *"Permission denied"*) echo "the machine key is not authorised for $NICO_SSH_USER there: add the ssh_public_key output to that user's authorized_keys" ;;
+  *"Could not resolve hostname"*) echo "the host name $2 does not resolve" ;;
+  *) echo "see the ssh message above" ;;
+  esac
+}
+
+# check_connection: one quick connection first, so that every failure names the node and the fix.
+check_connection() {
+  if out=$(ssh_node true 2>&1 </dev/null); then return 0; fi
+  printf '%s\n' "$out" | sed '/^$/d; s/^/  ssh: /' >&2
+  fail "cannot connect to $NICO_SSH_USER@$NICO_SSH_HOST port $NICO_SSH_PORT: $(explain "$node" "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_KEY" "$out")"
+}
+
+# lock_acquire: NICO_LOCK as a directory under a runner-local, user-private directory. A holder that
+# died (an interrupted apply) leaves a stale lock, which the next run takes over.
+lock_acquire() {
+  [ -n "${NICO_LOCK:-}" ] || return 0
+  base="${TMPDIR:-/tmp}/nico-cluster-$(id -u)"
+  mkdir -p "$base"
+  [ -O "$base" ] || fail "lock directory $base belongs to another user; remove it or set TMPDIR"
+  chmod 0700 "$base"
+  lock="$base/$NICO_LOCK"
+  told=""
+  while ! mkdir "$lock" 2>/dev/null; do
+    holder=$(cat "$lock/owner" 2>/dev/null || true)
+    pid=${holder%% *}
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      rm -rf "$lock"
+      continue
+    fi
+    if [ -z "$told" ] && [ -n "$holder" ]; then
+      say "waiting for ${holder#* }: control-plane nodes change one at a time"
+      told=1
+    fi
+    sleep 1
+  done
+  LOCK_HELD=$lock
+  printf '%s %s\n' "$$" "$node" >"$lock/owner"
+}
+
+# peers_run COMMAND: runs COMMAND on the first reachable other control-plane node; prints its name
+# on stderr. Returns 1 when none could be reached.
+peers_run() {
+  [ -n "${NICO_PEERS:-}" ] || return 1
+  printf '%s\n' "$NICO_PEERS" >"$work/peers"
+  while read -r p_name p_host p_port p_key; do
+    [ -n "$p_name" ] || continue
+    pin "$p_name" "$p_host" "$p_port" "$p_key"
+    if ssh_to "$p_host" "$p_port" "$p_key" "$1" </dev/null; then
+      return 0
+    else
+      code=$?
+      [ "$code" = 255 ] || return "$code"
+    fi
+  done <"$work/peers"
+  return 1
+}
+
+# emit NAME VAR-PREFIX COUNT DEST: shell lines that write each "path\nbase64" variable below DEST.
+emit() {
+  i=0
+  while [ "$i" -lt "$3" ]; do
+    eval "entry=\${$2_$i}"
+    path=${entry%%"
+"*}
+    data=${entry#*"
+"}
+    printf 'put %s/%s <<%s\n%s\n%s\n' "$4" "$(q "$path")" "'NICO_EOF'" "$data" NICO_EOF
+    i=$((i + 1))
+  done
+}
+
+# readiness ROLE: the node-side wait after a switch, bounded by NICO_READY_TIMEOUT.
+readiness() {
+  case $1 in
+  init) check='k3s kubectl get --raw /readyz 2>/dev/null | grep -qx ok'; what='the Kubernetes API did not answer /readyz' ;;
+  joiner) check="[ \"\$(k3s kubectl get node $node -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}' 2>/dev/null)\" = True ]"; what='it did not become a Ready member' ;;
+  *) check='systemctl is-active --quiet k3s'; what='the k3s agent did not become active' ;;
+  esac
+  cat <<EOF
+deadline=\$(( \$(date +%s) + $NICO_READY_TIMEOUT ))
+until $check; do
+  if [ "\$(date +%s)" -ge "\$deadline" ]; then
+    echo "nico: $node: $what within $NICO_READY_TIMEOUT s; see journalctl -u k3s on the node" >&2
+    exit 1
+  fi
+  sleep 2
+done
+EOF
+}
+
+deploy() {
+  if [ "$NICO_GONE" = true ]; then
+    say "marked gone: not deployed"
+    return 0
+  fi
+  check_connection
+  lock_acquire
+  say "uploading the flake tree to $NICO_REMOTE_DIR and the secrets to /var/lib/nico/secrets"
+  # The cluster's lock file, so that every node builds from the same nixpkgs revision: the one in the
+  # tree (flakeLockFile) wins, else the one another control-plane node already builds from.
+  cluster_lock=""
+  if ! printf '%s\n' "${NICO_FILE_PATHS:-}" | grep -qx flake.lock; then
+    cluster_lock=$(peers_run 'cat /var/lib/nico/flake.lock 2>/dev/null' 2>/dev/null | base64 | tr -d '\n' || true)
+  fi
+  {
+    cat <<EOF
+set -eu
+umask 077
+dir=$(q "$NICO_REMOTE_DIR")
+put() { mkdir -p "\$(dirname "\$1")"; base64 -d >"\$1"; }
+mkdir -p /var/lib/nico
+chmod 0700 /var/lib/nico
+rm -rf /var/lib/nico/secrets.new
+mkdir -m 0700 /var/lib/nico/secrets.new
+EOF
+    emit "$node" NICO_SECRET "$NICO_SECRET_COUNT" /var/lib/nico/secrets.new
+    cat <<EOF
+rm -rf /var/lib/nico/secrets.old
+if [ -d /var/lib/nico/secrets ]; then mv /var/lib/nico/secrets /var/lib/nico/secrets.old; fi
+mv /var/lib/nico/secrets.new /var/lib/nico/secrets
+rm -rf /var/lib/nico/secrets.old
+rm -rf "\$dir"
+mkdir -p "\$dir"
+chmod 0700 "\$dir"
+EOF
+    emit "$node" NICO_FILE "$NICO_FILE_COUNT" '"$dir"'
+    if [ -n "$cluster_lock" ]; then
+      printf 'put "$dir"/flake.lock <<%s\n%s\n%s\n' "'NICO_EOF'" "$cluster_lock" NICO_EOF
+    fi
+    cat <<EOF
+if [ ! -f "\$dir/flake.lock" ] && [ -f /var/lib/nico/flake.lock ]; then cp /var/lib/nico/flake.lock "\$dir/flake.lock"; fi
+if [ ! -f "\$dir/flake.lock" ]; then
+  echo "nico: $node: locking the flake inputs (the first node; every later node builds from this lock)"
+  nix --extra-experimental-features 'nix-command flakes' flake lock "path:\$dir"
+fi
+echo "nico: $node: nixos-rebuild switch --flake path:\$dir#$node"
+nixos-rebuild switch --flake "path:\$dir#$node"
+cp "\$dir/flake.lock" /var/lib/nico/flake.lock
+echo "nico: $node: waiting until it is ready"
+EOF
+    readiness "$NICO_ROLE"
+    echo "echo \"nico: $node: ready\""
+  } | ssh_node sh -s || fail "the deployment on $NICO_SSH_HOST stopped (exit $?); see the lines above"
+}
+
+# drain_and_delete: through another control-plane node, so that it works for workers (which hold
+# no admin credentials) and for a node that is already gone. Deleting the Node object makes k3s
+# remove a server's etcd member.
+drain_and_delete() {
+  if [ "$1" = drain ]; then
+    say "draining (at most ${NICO_DRAIN_TIMEOUT}s) and deleting its Node object through another control-plane node"
+    drain="k3s kubectl drain $(q "$node") --ignore-daemonsets --delete-emptydir-data --timeout=${NICO_DRAIN_TIMEOUT}s || echo 'nico: $node: drain did not finish within ${NICO_DRAIN_TIMEOUT}s; deleting the node anyway' >&2;"
+  else
+    say "deleting its Node object through another control-plane node (the machine is gone)"
+    drain=""
+  fi
+  if ! peers_run "$drain k3s kubectl delete node $(q "$node") --ignore-not-found"; then
+    say "no other control-plane node answered: the Node object stays (delete it with kubectl if the cluster lives on)"
+  fi
+}
+
+remove() {
+  if [ "$NICO_GONE" = true ]; then
+    say "marked gone: removed from the cluster earlier; nothing to clean"
+    return 0
+  fi
+  check_connection
+  lock_acquire
+  # A whole-cluster destroy removes every node: draining into a dying cluster only costs time.
+  if [ -e "${TMPDIR:-/tmp}/nico-cluster-$(id -u)/${NICO_CLUSTER_ID}.teardown" ]; then
+    say "the whole cluster is being destroyed: no drain"
+  else
+    drain_and_delete drain
+  fi
+  say "cleaning with #minimal"
+  {
+    cat <<EOF
+set -eu
+umask 077
+dir=$(q "$NICO_REMOTE_DIR")
+if [ ! -f "\$dir/flake.nix" ]; then echo "nico: $node: no flake in \$dir to switch to #minimal from" >&2; exit 1; fi
+# Names the node to the flake, so that minimal keeps its static address (nodes/generator.nix).
+printf '%s\n' $(q "$node") >"\$dir/minimal-node"
+nixos-rebuild switch --flake "path:\$dir#minimal"
+rm -rf /var/lib/nico/secrets /var/lib/nico/flake.lock
+EOF
+  } | ssh_node sh -s || fail "cleaning $NICO_SSH_HOST with #minimal stopped (exit $?); run the destroy again once fixed"
+}
+
+case $NICO_ACTION in
+deploy) deploy ;;
+remove) remove ;;
+forget)
+  lock_acquire
+  drain_and_delete forget
+  ;;
+*) fail "unknown NICO_ACTION $NICO_ACTION" ;;
+esac
