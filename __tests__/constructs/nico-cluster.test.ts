@@ -43,7 +43,7 @@ describe('NicoCluster synthesized from a description', () => {
     const templates = listFiles(NIX_TEMPLATES_DIR);
     expect(templates).toEqual(expect.arrayContaining(['flake.nix', 'README.md', 'nodes/generator.nix']));
     expect(Object.keys(config.locals.static_flake_files).sort()).toEqual(templates);
-    expect(config.resource.local_file.static.for_each).toBe('${local.static_flake_files}');
+    expect(config.resource.local_file.static.for_each).toBe('${local.cluster.write_local_tree ? local.static_flake_files : {}}');
     expect(config.resource.local_file.cluster_nix.filename).toBe('${local.flake_dir}/cluster.nix');
     expect(config.resource.local_file.machine_ssh_public_key.filename).toBe('${local.flake_dir}/machine-ssh-public-key');
   });

@@ -130,6 +130,23 @@ describe('a 3-master, 4-worker cluster deployed over SSH', () => {
     for (const w of workers) for (const j of [init, ...joiners]) expect(j.end).toBeLessThanOrEqual(w.start);
   });
 
+  test('then the cluster CAs reached every control-plane node before its switch, and no worker', () => {
+    const caFiles = ['tls/server-ca.crt', 'tls/server-ca.key', 'tls/client-ca.crt', 'tls/request-header-ca.key', 'tls/etcd/peer-ca.key', 'tls/etcd/server-ca.crt', 'tls/service.key'];
+    for (const c of switches(calls)) {
+      const secrets = c.flake!.secrets.map((e) => e.path);
+      if (MASTERS.includes(c.node)) expect(secrets).toEqual(expect.arrayContaining(caFiles));
+      else expect(secrets.filter((p) => p.startsWith('tls'))).toEqual([]);
+    }
+  });
+
+  test("then a joiner's token has k3s's secure form, carrying the hash of the server CA", async () => {
+    const token = (await lab.node('cp-02').readFile('/var/lib/nico/secrets/join-token'))!;
+    const ca = (await lab.node('cp-01').readFile('/var/lib/nico/secrets/tls/server-ca.crt'))!;
+    const hash = require('crypto').createHash('sha256').update(ca).digest('hex');
+    expect(token).toMatch(new RegExp(`^K10${hash}::server:[A-Za-z0-9]{48}$`));
+    expect(await lab.node('w-01').readFile('/var/lib/nico/secrets/join-token')).toBe(token);
+  });
+
   test('then every node builds from the lock file made on the first node', () => {
     const locks = switches(calls).map((c) => c.flake!.flakeLock);
     expect(locks[0]).toContain('"lockedOn": "cp-01"');
@@ -147,6 +164,34 @@ describe('a 3-master, 4-worker cluster deployed over SSH', () => {
     const result = await tf(cluster(), 'apply', '-input=false', '-auto-approve', '-no-color');
     expect(result.output).toMatch(/0 added, 0 changed, 0 destroyed/);
     expect(lab.calls()).toEqual([]);
+  });
+
+  test('then the kubeconfig output, made from state, points at the VIP', async () => {
+    const out = await tf(cluster(), 'output', '-raw', 'kubeconfig');
+    expect(out.stdout).toContain(`server: https://${VIP}:6443`);
+  });
+
+  test('given a fresh runner with only the state (local tree and synth output gone), when planned and applied, then it succeeds and no node is touched', async () => {
+    fs.rmSync(path.join(work, 'e2e', 'out', 'nix'), { recursive: true, force: true });
+    fs.rmSync(path.join(work, 'e2e', 'cdktf.out'), { recursive: true, force: true });
+    lab.clearCalls();
+    const result = await apply(cluster());
+    expect(result.code).toBe(0);
+    expect(result.output).not.toMatch(/terraform_data\.\w+\["[^"]+"\]: (Creating|Destroying)/);
+    expect(lab.calls()).toEqual([]);
+    expect((await tf(cluster(), 'plan', '-input=false', '-detailed-exitcode')).code).toBe(0);
+  });
+
+  test('given writeLocalTree is off, when applied and then planned on a fresh runner, then no local file exists and the plan is empty', async () => {
+    const remote = { ...cluster(), writeLocalTree: false };
+    lab.clearCalls();
+    expect((await apply(remote)).code).toBe(0);
+    const tree = path.join(work, 'e2e', 'out', 'nix');
+    expect(fs.existsSync(tree) ? fs.readdirSync(tree, { recursive: true }).filter((f) => fs.statSync(path.join(tree, String(f))).isFile()) : []).toEqual([]);
+    fs.rmSync(path.join(work, 'e2e', 'cdktf.out'), { recursive: true, force: true });
+    expect((await tf(remote, 'plan', '-input=false', '-detailed-exitcode')).code).toBe(0);
+    expect(lab.calls()).toEqual([]);
+    expect((await apply(cluster())).code).toBe(0); // and back: the local tree is written again
   });
 
   test('when a worker is added, then only that worker is deployed', async () => {

@@ -120,6 +120,7 @@ describe('the app given a key file, a nixpkgs pin, a flake.lock and non-default 
       nameservers: ['10.20.0.2', '1.1.1.1'],
       interface: 'ens18',
       vrrpRouterId: 99,
+      initNode: 'm1',
     });
     expect(stateResources(stackDir).map((r) => r.address)).not.toContain('tls_private_key.machine[0]');
   });
