@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { AssetType, Fn, TerraformAsset, TerraformLocal } from 'cdktf';
 import { Construct } from 'constructs';
@@ -20,6 +21,8 @@ export interface CanonicalNode {
   readonly ssh_host: string;
   readonly ssh_port: number;
   readonly host_key: string | null;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly taints: readonly string[];
 }
 
 const canonicalNode = (n: NodeDescription): CanonicalNode => ({
@@ -29,6 +32,8 @@ const canonicalNode = (n: NodeDescription): CanonicalNode => ({
   ssh_host: n.sshHost ?? n.ip,
   ssh_port: n.sshPort ?? NODE_DEFAULTS.sshPort,
   host_key: n.hostKey ?? null,
+  labels: { ...(n.labels ?? {}) },
+  taints: [...(n.taints ?? [])],
 });
 
 /** The description as `local.cluster` holds it: snake_case, defaults applied. */
@@ -47,8 +52,14 @@ export function canonicalCluster(d: ClusterDescription) {
     ssh_user: d.sshUser ?? CLUSTER_DEFAULTS.sshUser,
     remote_flake_dir: d.remoteFlakeDir ?? CLUSTER_DEFAULTS.remoteFlakeDir,
     ready_timeout_seconds: d.readyTimeoutSeconds ?? CLUSTER_DEFAULTS.readyTimeoutSeconds,
+    server_extra_flags: [...(d.serverExtraFlags ?? CLUSTER_DEFAULTS.serverExtraFlags)],
+    agent_extra_flags: [...(d.agentExtraFlags ?? CLUSTER_DEFAULTS.agentExtraFlags)],
+    disable_components: [...(d.disableComponents ?? CLUSTER_DEFAULTS.disableComponents)],
   };
 }
+
+/** The description's module lists by the set they are copied to (`local.user_modules`). */
+const MODULE_SETS = { all: 'nixosModules', control_plane: 'controlPlaneModules', worker: 'workerModules' } as const;
 
 /**
  * Input source of the TypeScript app: a validated description whose values are known at synth time.
@@ -78,6 +89,17 @@ export class KnownClusterInputs extends Construct implements IClusterInputs {
       flake_lock: d.flakeLockFile ? Fn.file(path.resolve(d.flakeLockFile)) : null,
       nix_templates_dir: nixTemplates.path,
       templates_dir: templates.path,
+      user_modules: Object.fromEntries(
+        Object.entries(MODULE_SETS).map(([set, key]) => [
+          set,
+          (d[key] ?? []).map((p, i) => {
+            // Copied next to the stack like the templates: Terraform reads the copy, and the JSON
+            // names no path of this machine.
+            const type = fs.statSync(p).isDirectory() ? AssetType.DIRECTORY : AssetType.FILE;
+            return { name: path.basename(p), path: new TerraformAsset(this, `module-${set}-${i}`, { path: path.resolve(p), type }).path };
+          }),
+        ]),
+      ),
     };
     for (const [name, value] of Object.entries(locals)) {
       new TerraformLocal(this, name, value).overrideLogicalId(name);

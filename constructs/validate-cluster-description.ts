@@ -24,6 +24,8 @@ const node = z
     sshPort: z.number().optional(),
     disk: z.string().optional(),
     hostKey: z.string().optional(),
+    labels: z.record(z.string()).optional(),
+    taints: z.array(z.string()).optional(),
   })
   .strict();
 
@@ -46,6 +48,12 @@ export const clusterDescriptionSchema = z
     sshUser: z.string().optional(),
     remoteFlakeDir: z.string().optional(),
     readyTimeoutSeconds: z.number().optional(),
+    serverExtraFlags: z.array(z.string()).optional(),
+    agentExtraFlags: z.array(z.string()).optional(),
+    disableComponents: z.array(z.string()).optional(),
+    nixosModules: z.array(z.string()).optional(),
+    controlPlaneModules: z.array(z.string()).optional(),
+    workerModules: z.array(z.string()).optional(),
   })
   .strict();
 

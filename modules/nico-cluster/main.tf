@@ -2,7 +2,9 @@
 
 locals {
   cluster = {
-    control_plane         = [for n in var.control_plane : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key }]
+    agent_extra_flags     = var.agent_extra_flags
+    control_plane         = [for n in var.control_plane : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key, labels = n.labels, taints = n.taints }]
+    disable_components    = var.disable_components
     gateway               = var.gateway
     interface             = var.interface
     name                  = var.name
@@ -11,17 +13,18 @@ locals {
     prefix_length         = var.prefix_length
     ready_timeout_seconds = var.ready_timeout_seconds
     remote_flake_dir      = var.remote_flake_dir
+    server_extra_flags    = var.server_extra_flags
     ssh_user              = var.ssh_user
     vip                   = var.vip
     vrrp_router_id        = var.vrrp_router_id
-    workers               = [for n in var.workers : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key }]
+    workers               = [for n in var.workers : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key, labels = n.labels, taints = n.taints }]
   }
   deploy               = var.deploy
   deploy_control_plane = local.deploy ? { for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) } : {}
   deploy_worker_names  = { for name, n in local.deploy_workers : name => name }
   deploy_workers       = local.deploy ? { for n in local.cluster.workers : n.name => n } : {}
   flake_dir            = "${local.output_dir}/nix"
-  flake_hash           = sha256(jsonencode([local.static_flake_files, local.flake_lock, local.ssh_public_key]))
+  flake_hash           = sha256(jsonencode([local.static_flake_files, local.flake_lock, local.ssh_public_key, local.user_module_files]))
   flake_lock           = var.flake_lock
   init_master          = { for name, n in local.deploy_control_plane : name => name if n.index == 0 }
   join_token           = random_password.join_token.result
@@ -36,7 +39,7 @@ locals {
   ssh_public_key        = coalesce(one(tls_private_key.machine[*].public_key_openssh), one(data.tls_public_key.given[*].public_key_openssh))
   static_flake_files = {
     "README.md"               = file("${local.nix_templates_dir}/README.md")
-    "flake.nix"               = replace(file("${local.nix_templates_dir}/flake.nix"), "github:NixOS/nixpkgs/nixos-24.05", local.cluster.nixpkgs)
+    "flake.nix"               = replace(file("${local.nix_templates_dir}/flake.nix"), "github:NixOS/nixpkgs/nixos-26.05", local.cluster.nixpkgs)
     "nodes/common.nix"        = file("${local.nix_templates_dir}/nodes/common.nix")
     "nodes/control-plane.nix" = file("${local.nix_templates_dir}/nodes/control-plane.nix")
     "nodes/disko-config.nix"  = file("${local.nix_templates_dir}/nodes/disko-config.nix")
@@ -44,7 +47,13 @@ locals {
     "nodes/minimal.nix"       = file("${local.nix_templates_dir}/nodes/minimal.nix")
     "nodes/worker.nix"        = file("${local.nix_templates_dir}/nodes/worker.nix")
   }
-  templates_dir = "${path.module}/templates"
+  templates_dir     = "${path.module}/templates"
+  user_module_files = merge(flatten([for set, dir in { all = "extra-modules/all", control_plane = "extra-modules/control-plane", worker = "extra-modules/worker" } : [for i, m in local.user_modules[set] : { for f in(endswith(m.path, ".nix") ? [""] : sort(fileset(m.path, "**"))) : "${dir}/${format("%02d", i)}-${m.name}${f == "" ? "" : "/${f}"}" => file(f == "" ? m.path : "${m.path}/${f}") }]])...)
+  user_modules = {
+    all           = [for p in var.nixos_modules : { name = basename(p), path = p }]
+    control_plane = [for p in var.control_plane_modules : { name = basename(p), path = p }]
+    worker        = [for p in var.worker_modules : { name = basename(p), path = p }]
+  }
 }
 
 resource "tls_private_key" "machine" {
@@ -95,6 +104,14 @@ resource "local_file" "static" {
   filename             = "${local.flake_dir}/${each.key}"
 }
 
+resource "local_file" "user_modules" {
+  for_each             = local.user_module_files
+  content              = each.value
+  directory_permission = "0700"
+  file_permission      = "0644"
+  filename             = "${local.flake_dir}/${each.key}"
+}
+
 resource "local_sensitive_file" "join_token" {
   content              = local.join_token
   directory_permission = "0700"
@@ -121,7 +138,7 @@ resource "terraform_data" "init_master" {
     ssh_user              = local.cluster.ssh_user
   }
   triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
-  depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock]
+  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock]
 
   connection {
     host        = self.input.ssh_host
@@ -227,7 +244,7 @@ resource "terraform_data" "joiner_1" {
     ssh_user              = local.cluster.ssh_user
   }
   triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
-  depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.init_master]
+  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.init_master]
 
   connection {
     host        = self.input.ssh_host
@@ -299,7 +316,7 @@ resource "terraform_data" "joiner_2" {
     ssh_user              = local.cluster.ssh_user
   }
   triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
-  depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_1]
+  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_1]
 
   connection {
     host        = self.input.ssh_host
@@ -371,7 +388,7 @@ resource "terraform_data" "joiner_3" {
     ssh_user              = local.cluster.ssh_user
   }
   triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
-  depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_2]
+  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_2]
 
   connection {
     host        = self.input.ssh_host
@@ -443,7 +460,7 @@ resource "terraform_data" "joiner_4" {
     ssh_user              = local.cluster.ssh_user
   }
   triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
-  depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_3]
+  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_3]
 
   connection {
     host        = self.input.ssh_host
@@ -515,7 +532,7 @@ resource "terraform_data" "joiner_5" {
     ssh_user              = local.cluster.ssh_user
   }
   triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
-  depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_4]
+  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_4]
 
   connection {
     host        = self.input.ssh_host
@@ -587,7 +604,7 @@ resource "terraform_data" "joiner_6" {
     ssh_user              = local.cluster.ssh_user
   }
   triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
-  depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_5]
+  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_5]
 
   connection {
     host        = self.input.ssh_host
@@ -678,7 +695,7 @@ resource "terraform_data" "workers" {
     ssh_user              = local.cluster.ssh_user
   }
   triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.worker, node = local.deploy_workers[each.key] }]))
-  depends_on       = [local_file.static, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.init_master, terraform_data.joiner_1, terraform_data.joiner_2, terraform_data.joiner_3, terraform_data.joiner_4, terraform_data.joiner_5, terraform_data.joiner_6]
+  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.init_master, terraform_data.joiner_1, terraform_data.joiner_2, terraform_data.joiner_3, terraform_data.joiner_4, terraform_data.joiner_5, terraform_data.joiner_6]
 
   connection {
     host        = self.input.ssh_host
