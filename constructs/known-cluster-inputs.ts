@@ -58,6 +58,20 @@ export function canonicalCluster(d: ClusterDescription) {
   };
 }
 
+/**
+ * A value whose strings (and keys) Terraform's JSON syntax reads as written: it treats `${` and `%{`
+ * in any string as template sequences, and `$${`/`%%{` as their literal escapes.
+ */
+export function terraformLiteral<T>(value: T): T {
+  const text = (s: string) => s.replace(/\$\{/g, '$$${').replace(/%\{/g, '%%{');
+  const walk = (v: unknown): unknown =>
+    typeof v === 'string' ? text(v)
+    : Array.isArray(v) ? v.map(walk)
+    : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [text(k), walk(x)]))
+    : v;
+  return walk(value) as T;
+}
+
 /** The description's module lists by the set they are copied to (`local.user_modules`). */
 const MODULE_SETS = { all: 'nixosModules', control_plane: 'controlPlaneModules', worker: 'workerModules' } as const;
 
@@ -82,7 +96,8 @@ export class KnownClusterInputs extends Construct implements IClusterInputs {
     const templates = new TerraformAsset(this, 'templates', { path: TEMPLATES_DIR, type: AssetType.DIRECTORY });
 
     const locals: Record<string, unknown> = {
-      cluster: canonicalCluster(d),
+      // Written as a literal: user text (k3s flags may hold "${") must stay text to Terraform.
+      cluster: terraformLiteral(canonicalCluster(d)),
       deploy: d.deploy ?? CLUSTER_DEFAULTS.deploy,
       output_dir: props.outputDir,
       ssh_private_key_input: d.sshPrivateKeyFile ? Fn.sensitive(Fn.file(path.resolve(d.sshPrivateKeyFile))) : null,
