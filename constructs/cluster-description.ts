@@ -37,6 +37,18 @@ export interface NodeDescription {
    * @default false
    */
   readonly gone?: boolean;
+   * Kubernetes labels the node registers with (`--node-label key=value`). Keys and values follow
+   * Kubernetes label syntax; kubelet refuses keys in the `kubernetes.io`/`k8s.io` namespaces other
+   * than its allowed ones (`node.kubernetes.io/...`, `node-role.kubernetes.io/...` is refused).
+   * @default {}
+   */
+  readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * Taints the node registers with (`--node-taint`), each `key=value:Effect` or `key:Effect` with
+   * Effect NoSchedule, PreferNoSchedule or NoExecute.
+   * @default []
+   */
+  readonly taints?: readonly string[];
 }
 
 /** Everything nico-cluster needs to know about one cluster. */
@@ -80,9 +92,45 @@ export interface ClusterDescription {
   /**
    * nixpkgs flake reference every node builds from. Pin a revision (or give a flake.lock) so that a node
    * added later runs the same system.
-   * @default "github:NixOS/nixpkgs/nixos-24.05"
+   * Supported: nixos-24.11 through nixos-26.05 and nixos-unstable; a reference naming 24.05 or
+   * older is refused (disko and the flake need a newer nixpkgs lib).
+   * @default "github:NixOS/nixpkgs/nixos-26.05"
    */
   readonly nixpkgs?: string;
+  /**
+   * Extra k3s flags for every control-plane node, after the flake's own (`--node-ip`, `--tls-san`),
+   * e.g. `["--etcd-expose-metrics", "--cluster-cidr=10.42.0.0/16"]`. Each starts with `--`.
+   * @default []
+   */
+  readonly serverExtraFlags?: readonly string[];
+  /**
+   * Extra k3s flags for every worker, after the flake's own (`--node-ip`). Each starts with `--`.
+   * @default []
+   */
+  readonly agentExtraFlags?: readonly string[];
+  /**
+   * Packaged k3s components the control-plane nodes do not deploy (`--disable <component>`): any of
+   * coredns, servicelb, traefik, local-storage, metrics-server, runtimes.
+   * @default []
+   */
+  readonly disableComponents?: readonly string[];
+  /**
+   * Your own NixOS modules for every k3s node (not for the cleanup configuration `minimal`): paths of
+   * `.nix` files or of directories holding a `default.nix`. They are copied into the tree under
+   * `extra-modules/all/` and imported; Terraform reads them (relative paths from where the app runs).
+   * @default []
+   */
+  readonly nixosModules?: readonly string[];
+  /**
+   * NixOS modules for control-plane nodes only (copied to `extra-modules/control-plane/`).
+   * @default []
+   */
+  readonly controlPlaneModules?: readonly string[];
+  /**
+   * NixOS modules for workers only (copied to `extra-modules/worker/`).
+   * @default []
+   */
+  readonly workerModules?: readonly string[];
   /**
    * Path to an existing ED25519 private key (OpenSSH or PKCS#8 PEM, no passphrase) to use as the machine
    * key. It is read by Terraform at plan time, so the key never lands in the synthesized configuration.
@@ -143,7 +191,13 @@ export const CLUSTER_DEFAULTS = {
   nameservers: ['8.8.8.8'] as readonly string[],
   interface: 'eth0',
   vrrpRouterId: 51,
-  nixpkgs: 'github:NixOS/nixpkgs/nixos-24.05',
+  nixpkgs: 'github:NixOS/nixpkgs/nixos-26.05',
+  serverExtraFlags: [] as readonly string[],
+  agentExtraFlags: [] as readonly string[],
+  disableComponents: [] as readonly string[],
+  nixosModules: [] as readonly string[],
+  controlPlaneModules: [] as readonly string[],
+  workerModules: [] as readonly string[],
   deploy: false,
   sshUser: 'root',
   remoteFlakeDir: '/etc/nico/flake',
@@ -158,6 +212,9 @@ export const NODE_DEFAULTS = {
   disk: '/dev/sda',
   gone: false,
 } as const;
+
+/** Components k3s can leave out with `--disable` (k3s server --help). */
+export const K3S_COMPONENTS = ['coredns', 'servicelb', 'traefik', 'local-storage', 'metrics-server', 'runtimes'] as const;
 
 /** The nixpkgs reference written in nix-templates/flake.nix; the tree replaces it with the description's. */
 export const TEMPLATE_NIXPKGS_REF = CLUSTER_DEFAULTS.nixpkgs;

@@ -14,6 +14,8 @@ import * as path from 'path';
  * - `local.flake_lock`: the contents of a flake.lock to copy into the tree, or null.
  * - `local.nix_templates_dir`: a directory holding a copy of nix-templates/.
  * - `local.templates_dir`: a directory holding a copy of constructs/templates/.
+ * - `local.user_modules`: the user's NixOS modules by set (`all`, `control_plane`, `worker`), each a
+ *   list of `{ name, path }`: a `.nix` file, or a directory holding a default.nix, for Terraform to read.
  */
 export interface IClusterInputs {
   /** Relative paths of the files in nix-templates/, copied verbatim into every tree. */
@@ -21,7 +23,7 @@ export interface IClusterInputs {
 }
 
 /** Names of the input locals, for `overrideLogicalId` and for references. */
-export const INPUT_LOCALS = ['cluster', 'deploy', 'output_dir', 'ssh_private_key_input', 'flake_lock', 'nix_templates_dir', 'templates_dir'] as const;
+export const INPUT_LOCALS = ['cluster', 'deploy', 'output_dir', 'ssh_private_key_input', 'flake_lock', 'nix_templates_dir', 'templates_dir', 'user_modules'] as const;
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 /** The flake every cluster's tree is made of (see nix-templates/README.md). */

@@ -1,5 +1,7 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import * as ipaddr from 'ipaddr.js';
-import { ClusterDescription, CLUSTER_DEFAULTS, MAX_CONTROL_PLANE_NODES, NodeDescription } from './cluster-description';
+import { ClusterDescription, CLUSTER_DEFAULTS, K3S_COMPONENTS, MAX_CONTROL_PLANE_NODES, NodeDescription } from './cluster-description';
 
 /**
  * The rules a cluster description must follow, each written once: a check on known values (the
@@ -37,6 +39,25 @@ const FLAKE_REF = '^[A-Za-z][A-Za-z0-9+.-]*:[^\\s"\'\\\\${}`]+$';
 const ABSOLUTE_PATH = '^/[A-Za-z0-9._/+:-]+$';
 const SSH_HOST = '^[A-Za-z0-9._:-]+$';
 const UNIX_USER = '^[a-z_][a-z0-9_-]{0,31}$';
+// A nixpkgs reference naming NixOS 24.05 or older (nixos-24.05, release-23.11, nixpkgs-24.05-darwin, ...):
+// disko and the flake need the lib of 24.11 or newer.
+const OLD_NIXPKGS = '(^|[^A-Za-z0-9])(nixos|nixpkgs|release)-((0[0-9]|1[0-9]|2[0-3])\\.[0-9]{2}|24\\.0[0-5])([^0-9]|$)';
+// Kubernetes label syntax (apimachinery IsQualifiedName / IsValidLabelValue); the prefix is a DNS subdomain.
+const LABEL_NAME = '[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?';
+const LABEL_KEY = `^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?${LABEL_NAME}$`;
+const LABEL_VALUE = `^(${LABEL_NAME})?$`;
+const TAINT = `^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?${LABEL_NAME}(=(${LABEL_NAME})?)?:(NoSchedule|PreferNoSchedule|NoExecute)$`;
+// kubelet refuses --node-labels in the kubernetes.io and k8s.io namespaces except these.
+const RESTRICTED_LABEL = '^([^/]*\\.)?(kubernetes|k8s)\\.io/';
+const ALLOWED_LABEL_NAMESPACE = '^([^/]*\\.)?(kubelet|node)\\.kubernetes\\.io/';
+const KUBELET_ALLOWED_LABELS = [
+  'kubernetes.io/hostname', 'kubernetes.io/arch', 'kubernetes.io/os', 'beta.kubernetes.io/arch', 'beta.kubernetes.io/os',
+  'beta.kubernetes.io/instance-type', 'failure-domain.beta.kubernetes.io/region', 'failure-domain.beta.kubernetes.io/zone',
+  'topology.kubernetes.io/region', 'topology.kubernetes.io/zone',
+];
+const K3S_FLAG = '^--[^\\r\\n]+$';
+// Names the copied module gets in the tree (extra-modules/<set>/<nn>-<name>).
+const MODULE_NAME = '^[A-Za-z0-9._+-]+$';
 const HOST_KEY = '^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\n]*)?$';
 
 const matches = (pattern: string, value: unknown): boolean => typeof value === 'string' && new RegExp(pattern).test(value);
@@ -118,8 +139,79 @@ function nodeRules(list: NodeList): ClusterRule[] {
       errorMessage: `Every ${label} node host_key must be an SSH public key line such as "ssh-ed25519 AAAA...".`,
       check: (d) => each(nodesOf(d, list), 'hostKey', (x) => matches(HOST_KEY, x), 'must be an SSH public key line such as "ssh-ed25519 AAAA..."'),
     },
+    {
+      variables: [HCL_LIST[list]],
+      condition: forAll(`alltrue([for k, v in n.labels : can(regex(${hclString(LABEL_KEY)}, k)) && can(regex(${hclString(LABEL_VALUE)}, v))])`),
+      errorMessage: `Every ${label} node label must follow Kubernetes label syntax: a key of an optional DNS-subdomain prefix and "/" and a name of 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit; a value of the same form as the name, or empty.`,
+      check: (d) =>
+        nodesOf(d, list).flatMap(({ field: f, node }) =>
+          Object.entries(node.labels ?? {}).flatMap(([k, v]) => [
+            ...(matches(LABEL_KEY, k) ? [] : [{ field: `${f}.labels`, rule: 'every key must be a Kubernetes label key ([prefix/]name, name 1-63 of A-Z, a-z, 0-9, "-", "_", ".", starting and ending with a letter or digit)', value: k }]),
+            ...(matches(LABEL_VALUE, v) ? [] : [{ field: `${f}.labels.${k}`, rule: 'must be a Kubernetes label value (empty, or 1-63 of A-Z, a-z, 0-9, "-", "_", ".", starting and ending with a letter or digit)', value: v }]),
+          ]),
+        ),
+    },
+    {
+      variables: [HCL_LIST[list]],
+      condition: forAll(
+        `alltrue([for k, v in n.labels : !can(regex(${hclString(RESTRICTED_LABEL)}, k)) || can(regex(${hclString(ALLOWED_LABEL_NAMESPACE)}, k)) || contains(${hclList(KUBELET_ALLOWED_LABELS)}, k)])`,
+      ),
+      errorMessage: `No ${label} node label may use the kubernetes.io or k8s.io namespaces except node.kubernetes.io/..., kubelet.kubernetes.io/... and the well-known labels kubelet allows: kubelet refuses to start with them (label such nodes through the API instead).`,
+      check: (d) =>
+        nodesOf(d, list).flatMap(({ field: f, node }) =>
+          Object.keys(node.labels ?? {})
+            .filter((k) => matches(RESTRICTED_LABEL, k) && !matches(ALLOWED_LABEL_NAMESPACE, k) && !KUBELET_ALLOWED_LABELS.includes(k))
+            .map((k) => ({ field: `${f}.labels`, rule: 'must not use a kubernetes.io or k8s.io key kubelet refuses (allowed: node.kubernetes.io/*, kubelet.kubernetes.io/*, the well-known topology/os/arch labels)', value: k })),
+        ),
+    },
+    {
+      variables: [HCL_LIST[list]],
+      condition: forAll(`alltrue([for t in n.taints : can(regex(${hclString(TAINT)}, t))])`),
+      errorMessage: `Every ${label} node taint must be "key=value:Effect" or "key:Effect", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute.`,
+      check: (d) =>
+        nodesOf(d, list).flatMap(({ field: f, node }) =>
+          (node.taints ?? []).flatMap((t, i) => (matches(TAINT, t) ? [] : [{ field: `${f}.taints[${i}]`, rule: 'must be "key=value:Effect" or "key:Effect" (label-syntax key and value; Effect NoSchedule, PreferNoSchedule or NoExecute)', value: t }])),
+        ),
+    },
   ];
 }
+
+/** Rules on a list of k3s flags (`server_extra_flags`, `agent_extra_flags`). */
+function flagRule(key: 'serverExtraFlags' | 'agentExtraFlags', hcl: string): ClusterRule {
+  return {
+    variables: [hcl],
+    condition: `alltrue([for f in var.${hcl} : can(regex(${hclString(K3S_FLAG)}, f))])`,
+    errorMessage: `Every ${hcl} entry must be a k3s flag starting with "--" (value included, e.g. "--cluster-cidr=10.42.0.0/16"), on one line.`,
+    check: (d) => listOf(d, key).flatMap(([v, i]) => (matches(K3S_FLAG, v) ? [] : [{ field: `${key}[${i}]`, rule: 'must be a k3s flag starting with "--", on one line', value: v }])),
+  };
+}
+
+/** Rules on a list of the user's NixOS module paths; the HCL condition reads the files as Terraform would. */
+function moduleRule(key: 'nixosModules' | 'controlPlaneModules' | 'workerModules', hcl: string): ClusterRule {
+  const problem = (p: string): string | undefined => {
+    if (!matches(MODULE_NAME, path.basename(p))) return 'must end in a name of letters, digits, ".", "_", "+" or "-"';
+    const stat = fs.statSync(p, { throwIfNoEntry: false });
+    if (p.endsWith('.nix')) return stat?.isFile() ? undefined : 'must be an existing .nix file (or a directory with a default.nix, named without .nix)';
+    return stat?.isDirectory() && fs.existsSync(path.join(p, 'default.nix')) ? undefined : 'must be an existing .nix file or a directory holding a default.nix';
+  };
+  return {
+    variables: [hcl],
+    condition: `alltrue([for p in var.${hcl} : can(regex(${hclString(MODULE_NAME)}, basename(p))) && try(endswith(p, ".nix") ? fileexists(p) : fileexists("\${p}/default.nix"), false)])`,
+    errorMessage: `Every ${hcl} entry must be the path of an existing .nix file or of a directory holding a default.nix, its last name made of letters, digits, ".", "_", "+" or "-".`,
+    check: (d) => listOf(d, key).flatMap(([v, i]) => {
+      const rule = problem(v);
+      return rule ? [{ field: `${key}[${i}]`, rule, value: v }] : [];
+    }),
+  };
+}
+
+/** The string entries of a list field with their indexes; other values are the schema's to report. */
+function listOf(d: ClusterDescription, key: keyof ClusterDescription): [string, number][] {
+  const v = d[key];
+  return Array.isArray(v) ? v.flatMap((x, i) => (typeof x === 'string' ? [[x, i] as [string, number]] : [])) : [];
+}
+
+const hclList = (items: readonly string[]): string => `[${items.map(hclString).join(', ')}]`;
 
 /** Same subnet as the first control-plane node, the reference of the node subnet. */
 const inSubnet = (ip: string, d: ClusterDescription): boolean => {
@@ -212,9 +304,29 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
   {
     variables: ['nixpkgs'],
     condition: `can(regex(${hclString(FLAKE_REF)}, var.nixpkgs))`,
-    errorMessage: 'The nixpkgs value must be a flake reference such as github:NixOS/nixpkgs/nixos-24.05, without spaces, quotes, backslashes, "$" or braces.',
-    check: (d) => field(d, 'nixpkgs', (x) => matches(FLAKE_REF, x), 'must be a flake reference such as github:NixOS/nixpkgs/nixos-24.05 (no spaces, quotes, backslashes, "$" or braces)'),
+    errorMessage: 'The nixpkgs value must be a flake reference such as github:NixOS/nixpkgs/nixos-26.05, without spaces, quotes, backslashes, "$" or braces.',
+    check: (d) => field(d, 'nixpkgs', (x) => matches(FLAKE_REF, x), 'must be a flake reference such as github:NixOS/nixpkgs/nixos-26.05 (no spaces, quotes, backslashes, "$" or braces)'),
   },
+  {
+    variables: ['nixpkgs'],
+    condition: `!can(regex(${hclString(OLD_NIXPKGS)}, var.nixpkgs))`,
+    errorMessage: 'The nixpkgs value names NixOS 24.05 or older, which the flake cannot build: the disko it pins needs the nixpkgs lib of 24.11 or newer. Use nixos-24.11 through nixos-26.05 or nixos-unstable.',
+    check: (d) => field(d, 'nixpkgs', (x) => !matches(OLD_NIXPKGS, x), 'must not name NixOS 24.05 or older (the pinned disko needs the nixpkgs lib of 24.11 or newer); use nixos-24.11 through nixos-26.05 or nixos-unstable'),
+  },
+  flagRule('serverExtraFlags', 'server_extra_flags'),
+  flagRule('agentExtraFlags', 'agent_extra_flags'),
+  {
+    variables: ['disable_components'],
+    condition: `alltrue([for c in var.disable_components : contains(${hclList(K3S_COMPONENTS)}, c)])`,
+    errorMessage: `Every disable_components entry must be a packaged k3s component: ${K3S_COMPONENTS.join(', ')}.`,
+    check: (d) =>
+      listOf(d, 'disableComponents').flatMap(([v, i]) =>
+        (K3S_COMPONENTS as readonly string[]).includes(v) ? [] : [{ field: `disableComponents[${i}]`, rule: `must be one of ${K3S_COMPONENTS.join(', ')}`, value: v }],
+      ),
+  },
+  moduleRule('nixosModules', 'nixos_modules'),
+  moduleRule('controlPlaneModules', 'control_plane_modules'),
+  moduleRule('workerModules', 'worker_modules'),
   {
     variables: ['ssh_user'],
     condition: `can(regex(${hclString(UNIX_USER)}, var.ssh_user))`,

@@ -12,12 +12,25 @@ export interface FlakeTreeProps {
 /** Files and modes of a tree, for docs and tests: the NICO layout plus the public key. */
 export const SECRET_FILES = ['machine-ssh-private-key', 'join-token'] as const;
 
+/** The tree directory of each module set; flake.nix imports what it finds there (nix-templates/README.md). */
+export const USER_MODULE_DIRS = { all: 'extra-modules/all', control_plane: 'extra-modules/control-plane', worker: 'extra-modules/worker' } as const;
+
+/**
+ * The user's modules as tree files: `<set dir>/<nn>-<name>` for a `.nix` file, and every file below
+ * a directory under `<set dir>/<nn>-<name>/`. The index keeps two modules of one name apart.
+ */
+const USER_MODULE_FILES =
+  '${merge(flatten([for set, dir in ' +
+  `{ ${Object.entries(USER_MODULE_DIRS).map(([set, dir]) => `${set} = "${dir}"`).join(', ')} }` +
+  ' : [for i, m in local.user_modules[set] : { for f in (endswith(m.path, ".nix") ? [""] : sort(fileset(m.path, "**"))) : ' +
+  '"${dir}/${format("%02d", i)}-${m.name}${f == "" ? "" : "/${f}"}" => file(f == "" ? m.path : "${m.path}/${f}") }]])...)}';
+
 /**
  * Writes the NICO flake tree to `local.flake_dir` (`<output_dir>/nix`): the static flake,
- * `cluster.nix` rendered from the description, the machine key pair, the join token and, when given,
- * `flake.lock`. Directories are 0700 and secrets 0600: the tree holds the cluster's credentials.
+ * `cluster.nix` rendered from the description, the user's NixOS modules under `extra-modules/`, the
+ * machine key pair, the join token and, when given, `flake.lock`. Directories are 0700 and secrets 0600: the tree holds the cluster's credentials.
  * Defines `local.flake_dir` and `local.flake_hash` (a hash of everything nodes build from that is not
- * per-node: the static files, the lock file and the public key).
+ * per-node: the static files, the lock file, the public key and the user's modules).
  */
 export class FlakeTree extends Construct {
   /** Every file resource of the tree, for `depends_on`. */
@@ -38,17 +51,22 @@ export class FlakeTree extends Construct {
     const locals: Record<string, unknown> = {
       flake_dir: '${local.output_dir}/nix',
       static_flake_files: staticContent,
-      flake_hash: '${sha256(jsonencode([local.static_flake_files, local.flake_lock, local.ssh_public_key]))}',
+      user_module_files: USER_MODULE_FILES,
+      flake_hash: '${sha256(jsonencode([local.static_flake_files, local.flake_lock, local.ssh_public_key, local.user_module_files]))}',
       cluster_nix: '${templatefile("${local.templates_dir}/cluster.nix.tftpl", { cluster = local.cluster, init_node = local.init_node })}',
       // Every file of the tree that holds no secret: what the deployment uploads to each node.
       flake_files:
-        '${merge(local.static_flake_files, { "cluster.nix" = local.cluster_nix, "machine-ssh-public-key" = local.ssh_public_key }, local.flake_lock == null ? {} : { "flake.lock" = local.flake_lock })}',
+        '${merge(local.static_flake_files, local.user_module_files, { "cluster.nix" = local.cluster_nix, "machine-ssh-public-key" = local.ssh_public_key }, local.flake_lock == null ? {} : { "flake.lock" = local.flake_lock })}',
     };
     for (const [name, value] of Object.entries(locals)) new TerraformLocal(this, name, value).overrideLogicalId(name);
 
     const staticFiles = new File(this, 'static', { ...common, filename: '${local.flake_dir}/${each.key}', content: '${each.value}' });
     staticFiles.addOverride('for_each', '${local.cluster.write_local_tree ? local.static_flake_files : {}}');
     staticFiles.overrideLogicalId('static');
+
+    const userModules = new File(this, 'user-modules', { ...common, filename: '${local.flake_dir}/${each.key}', content: '${each.value}' });
+    userModules.addOverride('for_each', '${local.cluster.write_local_tree ? local.user_module_files : {}}');
+    userModules.overrideLogicalId('user_modules');
 
     const clusterNix = new File(this, 'cluster-nix', {
       ...common,
@@ -78,6 +96,6 @@ export class FlakeTree extends Construct {
     lock.addOverride('count', '${local.cluster.write_local_tree && local.flake_lock != null ? 1 : 0}');
     lock.overrideLogicalId('flake_lock');
 
-    this.files = ['local_file.static', 'local_file.cluster_nix', 'local_file.machine_ssh_public_key', 'local_sensitive_file.machine_ssh_private_key', 'local_sensitive_file.join_token', 'local_file.flake_lock'];
+    this.files = ['local_file.static', 'local_file.user_modules', 'local_file.cluster_nix', 'local_file.machine_ssh_public_key', 'local_sensitive_file.machine_ssh_private_key', 'local_sensitive_file.join_token', 'local_file.flake_lock'];
   }
 }

@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { AssetType, Fn, TerraformAsset, TerraformLocal } from 'cdktf';
 import { Construct } from 'constructs';
@@ -21,6 +22,8 @@ export interface CanonicalNode {
   readonly ssh_port: number;
   readonly host_key: string | null;
   readonly gone: boolean;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly taints: readonly string[];
 }
 
 const canonicalNode = (n: NodeDescription): CanonicalNode => ({
@@ -31,6 +34,8 @@ const canonicalNode = (n: NodeDescription): CanonicalNode => ({
   ssh_port: n.sshPort ?? NODE_DEFAULTS.sshPort,
   host_key: n.hostKey ?? null,
   gone: n.gone ?? NODE_DEFAULTS.gone,
+  labels: { ...(n.labels ?? {}) },
+  taints: [...(n.taints ?? [])],
 });
 
 /** The description as `local.cluster` holds it: snake_case, defaults applied. */
@@ -52,8 +57,28 @@ export function canonicalCluster(d: ClusterDescription) {
     ssh_connect_timeout_seconds: d.sshConnectTimeoutSeconds ?? CLUSTER_DEFAULTS.sshConnectTimeoutSeconds,
     drain_timeout_seconds: d.drainTimeoutSeconds ?? CLUSTER_DEFAULTS.drainTimeoutSeconds,
     write_local_tree: d.writeLocalTree ?? CLUSTER_DEFAULTS.writeLocalTree,
+    server_extra_flags: [...(d.serverExtraFlags ?? CLUSTER_DEFAULTS.serverExtraFlags)],
+    agent_extra_flags: [...(d.agentExtraFlags ?? CLUSTER_DEFAULTS.agentExtraFlags)],
+    disable_components: [...(d.disableComponents ?? CLUSTER_DEFAULTS.disableComponents)],
   };
 }
+
+/**
+ * A value whose strings (and keys) Terraform's JSON syntax reads as written: it treats `${` and `%{`
+ * in any string as template sequences, and `$${`/`%%{` as their literal escapes.
+ */
+export function terraformLiteral<T>(value: T): T {
+  const text = (s: string) => s.replace(/\$\{/g, '$$${').replace(/%\{/g, '%%{');
+  const walk = (v: unknown): unknown =>
+    typeof v === 'string' ? text(v)
+    : Array.isArray(v) ? v.map(walk)
+    : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [text(k), walk(x)]))
+    : v;
+  return walk(value) as T;
+}
+
+/** The description's module lists by the set they are copied to (`local.user_modules`). */
+const MODULE_SETS = { all: 'nixosModules', control_plane: 'controlPlaneModules', worker: 'workerModules' } as const;
 
 /**
  * Input source of the TypeScript app: a validated description whose values are known at synth time.
@@ -76,13 +101,25 @@ export class KnownClusterInputs extends Construct implements IClusterInputs {
     const templates = new TerraformAsset(this, 'templates', { path: TEMPLATES_DIR, type: AssetType.DIRECTORY });
 
     const locals: Record<string, unknown> = {
-      cluster: canonicalCluster(d),
+      // Written as a literal: user text (k3s flags may hold "${") must stay text to Terraform.
+      cluster: terraformLiteral(canonicalCluster(d)),
       deploy: d.deploy ?? CLUSTER_DEFAULTS.deploy,
       output_dir: props.outputDir,
       ssh_private_key_input: d.sshPrivateKeyFile ? Fn.sensitive(Fn.file(path.resolve(d.sshPrivateKeyFile))) : null,
       flake_lock: d.flakeLockFile ? Fn.file(path.resolve(d.flakeLockFile)) : null,
       nix_templates_dir: nixTemplates.path,
       templates_dir: templates.path,
+      user_modules: Object.fromEntries(
+        Object.entries(MODULE_SETS).map(([set, key]) => [
+          set,
+          (d[key] ?? []).map((p, i) => {
+            // Copied next to the stack like the templates: Terraform reads the copy, and the JSON
+            // names no path of this machine.
+            const type = fs.statSync(p).isDirectory() ? AssetType.DIRECTORY : AssetType.FILE;
+            return { name: path.basename(p), path: new TerraformAsset(this, `module-${set}-${i}`, { path: path.resolve(p), type }).path };
+          }),
+        ]),
+      ),
     };
     for (const [name, value] of Object.entries(locals)) {
       new TerraformLocal(this, name, value).overrideLogicalId(name);

@@ -25,6 +25,8 @@ const node = z
     disk: z.string().optional(),
     hostKey: z.string().optional(),
     gone: z.boolean().optional(),
+    labels: z.record(z.string()).optional(),
+    taints: z.array(z.string()).optional(),
   })
   .strict();
 
@@ -50,6 +52,12 @@ export const clusterDescriptionSchema = z
     sshConnectTimeoutSeconds: z.number().optional(),
     drainTimeoutSeconds: z.number().optional(),
     writeLocalTree: z.boolean().optional(),
+    serverExtraFlags: z.array(z.string()).optional(),
+    agentExtraFlags: z.array(z.string()).optional(),
+    disableComponents: z.array(z.string()).optional(),
+    nixosModules: z.array(z.string()).optional(),
+    controlPlaneModules: z.array(z.string()).optional(),
+    workerModules: z.array(z.string()).optional(),
   })
   .strict();
 

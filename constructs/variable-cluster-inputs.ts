@@ -1,6 +1,6 @@
 import { TerraformLocal, TerraformResource, TerraformVariable } from 'cdktf';
 import { Construct } from 'constructs';
-import { CLUSTER_DEFAULTS, MAX_CONTROL_PLANE_NODES, NODE_DEFAULTS } from './cluster-description';
+import { CLUSTER_DEFAULTS, K3S_COMPONENTS, MAX_CONTROL_PLANE_NODES, NODE_DEFAULTS } from './cluster-description';
 import { IClusterInputs, listFiles, NIX_TEMPLATES_DIR } from './cluster-inputs';
 import { CLUSTER_RULES } from './cluster-rules';
 
@@ -12,11 +12,14 @@ const NODE_TYPE = `list(object({
     disk     = optional(string)
     host_key = optional(string)
     gone     = optional(bool, ${NODE_DEFAULTS.gone})
+    labels   = optional(map(string), {})
+    taints   = optional(list(string), [])
   }))`;
 
 const NODE_FIELDS =
   'Each node: `name` (RFC 1123 label, unique, not "minimal"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` ' +
-  `(where Terraform connects; default: ip and ${NODE_DEFAULTS.sshPort}), \`disk\` (disko target; default ${NODE_DEFAULTS.disk}) \`host_key\` (pins the node's SSH host key) and \`gone\` (the machine is gone for good: remove it from the cluster without SSH).`;
+  `(where Terraform connects; default: ip and ${NODE_DEFAULTS.sshPort}), \`disk\` (disko target; default ${NODE_DEFAULTS.disk}), \`host_key\` (pins the node's SSH host key), ` +
+  '`labels` (Kubernetes labels, `--node-label`), `taints` ("key=value:Effect", `--node-taint`) and `gone` (the machine is gone for good: remove it from the cluster without SSH).';
 
 interface VariableSpec {
   readonly type: string;
@@ -36,7 +39,13 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   nameservers: { type: 'list(string)', default: CLUSTER_DEFAULTS.nameservers, description: 'DNS servers of the nodes.' },
   interface: { type: 'string', default: CLUSTER_DEFAULTS.interface, description: 'Network interface that carries the static address and the VIP.' },
   vrrp_router_id: { type: 'number', default: CLUSTER_DEFAULTS.vrrpRouterId, description: 'keepalived virtual router id (VRID), 1-255; unique on the L2 segment.' },
-  nixpkgs: { type: 'string', default: CLUSTER_DEFAULTS.nixpkgs, description: 'nixpkgs flake reference all nodes build from; pin a revision so that nodes added later run the same system.' },
+  nixpkgs: { type: 'string', default: CLUSTER_DEFAULTS.nixpkgs, description: 'nixpkgs flake reference all nodes build from; pin a revision so that nodes added later run the same system. NixOS 24.11 through 26.05 and unstable; 24.05 and older are refused.' },
+  server_extra_flags: { type: 'list(string)', default: CLUSTER_DEFAULTS.serverExtraFlags, description: 'Extra k3s flags for control-plane nodes, after the flake\'s own (--node-ip, --tls-san); each starts with "--".' },
+  agent_extra_flags: { type: 'list(string)', default: CLUSTER_DEFAULTS.agentExtraFlags, description: 'Extra k3s flags for workers, after the flake\'s own (--node-ip); each starts with "--".' },
+  disable_components: { type: 'list(string)', default: CLUSTER_DEFAULTS.disableComponents, description: `Packaged k3s components the control-plane nodes do not deploy (--disable): any of ${K3S_COMPONENTS.join(', ')}.` },
+  nixos_modules: { type: 'list(string)', default: CLUSTER_DEFAULTS.nixosModules, description: 'Paths of your own NixOS modules for every k3s node (not for minimal): .nix files or directories holding a default.nix, e.g. "nix/monitoring.nix" (relative to the directory Terraform runs in). Copied into the tree (extra-modules/all/) and imported.' },
+  control_plane_modules: { type: 'list(string)', default: CLUSTER_DEFAULTS.controlPlaneModules, description: 'Like nixos_modules, for control-plane nodes only (extra-modules/control-plane/).' },
+  worker_modules: { type: 'list(string)', default: CLUSTER_DEFAULTS.workerModules, description: 'Like nixos_modules, for workers only (extra-modules/worker/).' },
   ssh_private_key: { type: 'string', default: null, sensitive: true, description: 'Existing ED25519 private key (OpenSSH or PEM, no passphrase) to use as the machine key, e.g. `file("machine-key")`. Null generates one.' },
   flake_lock: { type: 'string', default: null, description: 'Contents of a flake.lock to copy into the tree, e.g. `file("flake.lock")`, so every node builds from the same inputs. Null writes none.' },
   deploy: { type: 'bool', default: CLUSTER_DEFAULTS.deploy, description: 'Deploy the nodes over SSH. When false, only keys, token and flake tree are produced.' },
@@ -51,7 +60,7 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
 
 /** `local.cluster` from the variables: the same canonical form the TypeScript app writes literally. */
 const nodeList = (v: string) =>
-  `\${[for n in var.${v} : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key, gone = n.gone }]}`;
+  `\${[for n in var.${v} : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key, labels = n.labels, taints = n.taints, gone = n.gone }]}`;
 
 const CLUSTER_LOCAL = {
   name: '${var.name}',
@@ -70,7 +79,13 @@ const CLUSTER_LOCAL = {
   ssh_connect_timeout_seconds: '${var.ssh_connect_timeout_seconds}',
   drain_timeout_seconds: '${var.drain_timeout_seconds}',
   write_local_tree: '${var.write_local_tree}',
+  server_extra_flags: '${var.server_extra_flags}',
+  agent_extra_flags: '${var.agent_extra_flags}',
+  disable_components: '${var.disable_components}',
 };
+
+/** `local.user_modules`: each path with the name it gets in the tree. */
+const modulesOf = (v: string) => `\${[for p in var.${v} : { name = basename(p), path = p }]}`;
 
 /** Input source of the HCL module: Terraform variables, validated by Terraform with the shared rules. */
 export class VariableClusterInputs extends Construct implements IClusterInputs {
@@ -113,6 +128,7 @@ export class VariableClusterInputs extends Construct implements IClusterInputs {
       flake_lock: '${var.flake_lock}',
       nix_templates_dir: '${path.module}/nix-templates',
       templates_dir: '${path.module}/templates',
+      user_modules: { all: modulesOf('nixos_modules'), control_plane: modulesOf('control_plane_modules'), worker: modulesOf('worker_modules') },
     };
     for (const [name, value] of Object.entries(locals)) {
       new TerraformLocal(this, `local-${name}`, value).overrideLogicalId(name);

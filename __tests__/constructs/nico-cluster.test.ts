@@ -7,6 +7,7 @@ import * as path from 'path';
 import { Testing } from 'cdktf';
 import 'cdktf/lib/testing/adapters/jest'; // types of the Testing matchers
 import { ClusterValidationError, NicoClusterStack } from '../../constructs';
+import { TEMPLATE_NIXPKGS_REF } from '../../constructs/cluster-description';
 import { listFiles, NIX_TEMPLATES_DIR } from '../../constructs/cluster-inputs';
 import { VALID } from '../fixtures/invalid-descriptions';
 
@@ -53,7 +54,7 @@ describe('NicoCluster synthesized from a description', () => {
   });
 
   test('then flake.nix gets the nixpkgs reference of the description', () => {
-    expect(config.locals.static_flake_files['flake.nix']).toContain('"github:NixOS/nixpkgs/nixos-24.05", local.cluster.nixpkgs');
+    expect(config.locals.static_flake_files['flake.nix']).toContain(`"${TEMPLATE_NIXPKGS_REF}", local.cluster.nixpkgs`);
   });
 
   test('then the kubeconfig and kubernetes outputs are sensitive and every output describes itself', () => {

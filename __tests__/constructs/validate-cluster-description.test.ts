@@ -5,6 +5,8 @@ import { execFileSync } from 'child_process';
 import { ClusterValidationError, assertValidClusterDescription, validateClusterDescription } from '../../constructs';
 import { INVALID_CASES, invalid, VALID } from '../fixtures/invalid-descriptions';
 
+const USER_MODULES = path.join(__dirname, '..', 'fixtures', 'user-modules');
+
 describe('validateClusterDescription', () => {
   test('given the reference cluster, when validated, then there is no problem', () => {
     expect(validateClusterDescription(VALID)).toEqual({ problems: [], warnings: [] });
@@ -13,7 +15,18 @@ describe('validateClusterDescription', () => {
   test('given every optional field set, when validated, then there is no problem', () => {
     const d = {
       ...VALID,
-      controlPlane: [{ name: 'cp-01', ip: '10.1.0.11', sshHost: 'bastion.example', sshPort: 2201, disk: '/dev/nvme0n1', hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE1xZ7 host' }],
+      controlPlane: [
+        {
+          name: 'cp-01',
+          ip: '10.1.0.11',
+          sshHost: 'bastion.example',
+          sshPort: 2201,
+          disk: '/dev/nvme0n1',
+          hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE1xZ7 host',
+          labels: { 'example.com/team': 'db', tier: '', 'node.kubernetes.io/pool': 'fast', 'topology.kubernetes.io/zone': 'a-1' },
+          taints: ['dedicated=db:NoSchedule', 'example.com/gpu:NoExecute', 'spot=:PreferNoSchedule'],
+        },
+      ],
       workers: [],
       vip: '10.1.255.254',
       prefixLength: 16,
@@ -26,9 +39,25 @@ describe('validateClusterDescription', () => {
       sshUser: 'root',
       remoteFlakeDir: '/var/lib/nico/flake',
       readyTimeoutSeconds: 60,
+      serverExtraFlags: ['--etcd-expose-metrics', '--cluster-cidr 10.42.0.0/16', '--kube-apiserver-arg=a="b c" ${x} \\'],
+      agentExtraFlags: ['--kubelet-arg=max-pods=150'],
+      disableComponents: ['traefik', 'servicelb', 'local-storage', 'metrics-server', 'coredns', 'runtimes'],
+      nixosModules: [path.join(USER_MODULES, 'node-tools.nix')],
+      controlPlaneModules: [path.join(USER_MODULES, 'control-plane-tools')],
+      workerModules: [path.join(USER_MODULES, 'worker-tools.nix')],
     };
     expect(validateClusterDescription(d).problems).toEqual([]);
   });
+
+  test.each(['github:NixOS/nixpkgs/nixos-24.11', 'github:NixOS/nixpkgs/nixos-25.05-small', 'github:NixOS/nixpkgs/nixos-26.05', 'github:NixOS/nixpkgs/nixos-unstable', 'github:NixOS/nixpkgs?ref=release-25.11', 'path:/srv/nixpkgs-2405-mirror'])(
+    'given nixpkgs %s (a supported release or no release name), then it is accepted',
+    (nixpkgs) => expect(validateClusterDescription({ ...VALID, nixpkgs }).problems).toEqual([]),
+  );
+
+  test.each(['github:NixOS/nixpkgs/nixos-24.05', 'github:NixOS/nixpkgs/nixos-23.11', 'github:NixOS/nixpkgs/release-24.05', 'github:NixOS/nixpkgs/nixpkgs-24.05-darwin', 'github:NixOS/nixpkgs?ref=nixos-22.05&shallow=1', 'https://github.com/NixOS/nixpkgs/archive/nixos-24.05.tar.gz'])(
+    'given nixpkgs %s (24.05 or older), then it is refused with the reason',
+    (nixpkgs) => expect(validateClusterDescription({ ...VALID, nixpkgs }).problems).toEqual([{ field: 'nixpkgs', rule: expect.stringMatching(/must not name NixOS 24\.05 or older \(the pinned disko needs the nixpkgs lib of 24\.11/), value: nixpkgs }]),
+  );
 
   test.each(INVALID_CASES.map((c) => [c.title, c] as const))('given %s, when validated, then the problem names the field', (_title, c) => {
     const { problems } = validateClusterDescription(invalid(c));

@@ -1,7 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ClusterDescription, NodeDescription } from '../../constructs';
-import { expression } from '../../scripts/hcl';
+import { terraformLiteral } from '../../constructs/known-cluster-inputs';
+import { expression as hclExpression } from '../../scripts/hcl';
+
+/** An HCL expression of a value as a user writes it: `${` and `%{` in strings escaped, so they stay text. */
+const expression = (v: Parameters<typeof hclExpression>[0]) => hclExpression(terraformLiteral(v));
 
 export const MODULE_SOURCE = path.resolve(__dirname, '..', '..', 'modules', 'nico-cluster');
 

@@ -16,7 +16,7 @@ export const nixInstantiate = (): string => process.env.NIX_INSTANTIATE ?? 'nix-
  * HOME, state and config dirs for Nix: even --readonly-mode creates a few directories under its state
  * dir. One fixed directory per user, reused by every run and worker, so runs leave nothing new behind.
  */
-function nixEnv(): NodeJS.ProcessEnv {
+export function nixEnv(): NodeJS.ProcessEnv {
   const sandbox = path.join(os.tmpdir(), `nico-nix-tests-${os.userInfo().uid}`);
   const dir = (name: string) => {
     const d = path.join(sandbox, name);

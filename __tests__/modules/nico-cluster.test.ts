@@ -10,6 +10,7 @@ import { synthApp, tempDir, terraform, terraformEnv, treeModes } from '../helper
 jest.setTimeout(15 * 60 * 1000);
 const ROOT = path.resolve(__dirname, '..', '..');
 const SECRETS = ['machine-ssh-private-key', 'machine-ssh-public-key', 'join-token'];
+const USER_MODULES = path.join(__dirname, '..', 'fixtures', 'user-modules');
 
 describe('modules/nico-cluster', () => {
   test('given the constructs, when the module is regenerated, then the committed copy is identical', () => {
@@ -57,6 +58,16 @@ describe('the module and the TypeScript app, for the same description', () => {
       controlPlane: Array.from({ length: 5 }, (_, i) => ({ name: `m${i + 1}`, ip: `10.42.0.${11 + i}`, ...(i % 2 ? { disk: '/dev/nvme0n1' } : {}) })),
       workers: Array.from({ length: 10 }, (_, i) => ({ name: `w${i + 1}`, ip: `10.42.1.${11 + i}`, sshPort: 2200 + i })),
     },
+    'every extension point: flags, components, labels, taints, user modules (a file, a directory)': {
+      ...VALID,
+      controlPlane: [{ ...VALID.controlPlane[0], labels: { 'example.com/team': 'db' }, taints: ['dedicated=db:NoSchedule'] }, ...VALID.controlPlane.slice(1)],
+      serverExtraFlags: ['--etcd-expose-metrics', '--kube-apiserver-arg=x="${y}" \\'],
+      agentExtraFlags: ['--kubelet-arg=max-pods=150'],
+      disableComponents: ['traefik'],
+      nixosModules: [path.join(USER_MODULES, 'node-tools.nix')],
+      controlPlaneModules: [path.join(USER_MODULES, 'control-plane-tools')],
+      workerModules: [path.join(USER_MODULES, 'worker-tools.nix'), path.join(USER_MODULES, 'node-tools.nix')],
+    },
   };
 
   test.each(Object.entries(descriptions))('given %s, when both are applied with deploy off, then they write byte-identical trees, secrets aside', (_title, d) => {
@@ -72,6 +83,19 @@ describe('the module and the TypeScript app, for the same description', () => {
 
     const appTree = path.join(app.outDir, 'nix');
     const moduleTree = path.join(work, 'module-out', 'nix');
+    if (d.nixosModules) {
+      // the user's modules, copied under their set with their index, directories whole
+      expect(listFiles(path.join(appTree, 'extra-modules'))).toEqual([
+        'all/00-node-tools.nix',
+        'control-plane/00-control-plane-tools/default.nix',
+        'control-plane/00-control-plane-tools/etcd-metrics.nix',
+        'worker/00-worker-tools.nix',
+        'worker/01-node-tools.nix',
+      ]);
+      expect(fs.readFileSync(path.join(appTree, 'extra-modules/all/00-node-tools.nix'), 'utf8')).toBe(fs.readFileSync(path.join(USER_MODULES, 'node-tools.nix'), 'utf8'));
+      // the synthesized JSON names no path of this machine: the app reads its copies (assets)
+      expect(fs.readFileSync(path.join(app.stackDir, 'cdk.tf.json'), 'utf8')).not.toContain(USER_MODULES);
+    }
     expect(treeModes(moduleTree)).toEqual(treeModes(appTree));
     for (const f of listFiles(appTree).filter((f) => !SECRETS.includes(f))) {
       expect(`${f}:\n${fs.readFileSync(path.join(moduleTree, f), 'utf8')}`).toBe(`${f}:\n${fs.readFileSync(path.join(appTree, f), 'utf8')}`);

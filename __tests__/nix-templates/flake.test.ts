@@ -1,35 +1,15 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
+import { TEMPLATE_NIXPKGS_REF } from '../../constructs';
 import { nixEval, nixPath } from '../helpers/nix';
-import { clusterFixture, generate, TEMPLATES } from './support';
+import { nixosEvalDir, PINNED_DISKO } from '../helpers/nixos-eval';
+import { clusterFixture, generate, INJECTED, PUBLIC_KEY, TEMPLATES, Tree, TreeSpec, writeTree } from './support';
 
-// flake.nix evaluated with stand-in inputs (no network, no nixpkgs): nixosSystem returns its
-// arguments, so the test sees which configurations exist and what each is built from.
+// flake.nix's wiring, evaluated with stand-in inputs whose nixosSystem returns its arguments: which
+// configurations exist and what each is built from. What those systems evaluate to with the real
+// modules is in flake-eval.test.ts.
 
-const NIXPKGS_REF = 'github:NixOS/nixpkgs/nixos-24.05';
-const PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFlakeTestOnlyNotARealKeyxxxxxxxxxxxxxxxxxx nico-test';
-
-interface Tree {
-  dir: string;
-  remove(): void;
-}
-
-/** A cluster's flake tree as nico-cluster writes it: the templates plus the injected files. */
-function flakeTree(fixture: string, opts: { publicKey?: boolean; joinToken?: boolean; minimalNode?: string } = {}): Tree {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nico-flake-'));
-  fs.cpSync(TEMPLATES, dir, { recursive: true });
-  fs.copyFileSync(clusterFixture(fixture), path.join(dir, 'cluster.nix'));
-  // Placeholder contents: nothing here parses them, the flake only passes the files on.
-  fs.writeFileSync(path.join(dir, 'machine-ssh-private-key'), 'test fixture, not a key\n', { mode: 0o600 });
-  if (opts.joinToken !== false) fs.writeFileSync(path.join(dir, 'join-token'), 'test-join-token\n', { mode: 0o600 });
-  if (opts.publicKey !== false) fs.writeFileSync(path.join(dir, 'machine-ssh-public-key'), `${PUBLIC_KEY}\n`);
-  // Written on the node by nico-cluster's destroy step, just before it switches to #minimal.
-  if (opts.minimalNode !== undefined) fs.writeFileSync(path.join(dir, 'minimal-node'), opts.minimalNode);
-  // A user-provided lock file is copied in by the constructs; it must change nothing.
-  fs.writeFileSync(path.join(dir, 'flake.lock'), '{ "nodes": { "root": {} }, "root": "root", "version": 7 }\n');
-  return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
-}
+const fixtureTree = (fixture: string, spec: Partial<TreeSpec> = {}): Tree => writeTree({ clusterNix: fs.readFileSync(clusterFixture(fixture), 'utf8'), ...spec });
 
 /** flake.nix's outputs with stand-in inputs, then `select` applied to nixosConfigurations. */
 function outputs<T>(dir: string, select: string): T {
@@ -53,7 +33,7 @@ const SUMMARY = `cs: builtins.mapAttrs (name: c: {
   node = c.specialArgs.nodeData.name;
   role = c.specialArgs.nodeData.role;
   publicKey = c.specialArgs.nicoSecrets.publicKey;
-  secrets = map (s: baseNameOf (toString c.specialArgs.nicoSecrets.\${s})) [ "privateKey" "joinToken" ];
+  injected = map (s: let f = c.specialArgs.nicoSecrets.\${s}; in if f == null then null else baseNameOf (toString f)) [ "injectedPrivateKey" "injectedJoinToken" ];
 }) cs`;
 
 interface Summary {
@@ -62,33 +42,37 @@ interface Summary {
   node: string;
   role: string;
   publicKey: string | null;
-  secrets: string[];
+  injected: (string | null)[];
 }
 
 describe('flake.nix', () => {
   const source = fs.readFileSync(path.join(TEMPLATES, 'flake.nix'), 'utf8');
 
   describe('inputs', () => {
-    it('then the nixpkgs reference nico-cluster replaces appears exactly once, as the nixpkgs input url', () => {
-      expect(source.split(NIXPKGS_REF)).toHaveLength(2);
-      expect(source).toMatch(new RegExp(`nixpkgs\\.url = "${NIXPKGS_REF}";`));
+    it('then nixpkgs defaults to nixos-26.05, the reference nico-cluster replaces, written exactly once', () => {
+      expect(TEMPLATE_NIXPKGS_REF).toBe('github:NixOS/nixpkgs/nixos-26.05');
+      expect(source.split(TEMPLATE_NIXPKGS_REF)).toHaveLength(2);
+      expect(source).toMatch(new RegExp(`nixpkgs\\.url = "${TEMPLATE_NIXPKGS_REF}";`));
     });
 
-    it('then disko comes from nix-community and follows nixpkgs', () => {
+    it('then disko is pinned to the release tag the real-evaluation tests use, and follows nixpkgs', () => {
       const inputs = nixEval({ expr: `(import ${nixPath(path.join(TEMPLATES, 'flake.nix'))}).inputs` });
       expect(inputs).toEqual({
-        nixpkgs: { url: NIXPKGS_REF },
-        disko: { url: 'github:nix-community/disko', inputs: { nixpkgs: { follows: 'nixpkgs' } } },
+        nixpkgs: { url: TEMPLATE_NIXPKGS_REF },
+        disko: { url: `github:nix-community/disko/${PINNED_DISKO.tag}`, inputs: { nixpkgs: { follows: 'nixpkgs' } } },
       });
+      // the harness's copy is that tag
+      expect(fs.readFileSync(path.join(nixosEvalDir(), 'DISKO_VERSIONS'), 'utf8')).toMatch(new RegExp(`^${PINNED_DISKO.tag.replace(/\./g, '\\.')} `, 'm'));
+      expect(fs.existsSync(path.join(nixosEvalDir(), PINNED_DISKO.folder, 'module.nix'))).toBe(true);
     });
   });
 
-  describe.each(['contract-example', 'large'])('given a tree with cluster fixture %s', (fixture) => {
+  describe.each(['contract-example', 'large'])('given a tree nico-cluster writes with cluster fixture %s', (fixture) => {
     const g = generate({ fixture });
     let tree: Tree;
     let configs: Record<string, Summary>;
     beforeAll(() => {
-      tree = flakeTree(fixture);
+      tree = fixtureTree(fixture, { files: { 'flake.lock': '{ "nodes": { "root": {} }, "root": "root", "version": 7 }\n' } });
       configs = outputs(tree.dir, SUMMARY);
     });
     afterAll(() => tree.remove());
@@ -105,7 +89,6 @@ describe('flake.nix', () => {
           role,
           system: g.system,
           modules: ['<disko stand-in>', 'disko-config.nix', 'common.nix', role === 'server' ? 'control-plane.nix' : 'worker.nix'],
-          secrets: ['machine-ssh-private-key', 'join-token'],
         });
       }
     });
@@ -114,17 +97,41 @@ describe('flake.nix', () => {
       expect(configs.minimal).toMatchObject({ node: 'minimal', role: 'minimal', modules: ['<disko stand-in>', 'disko-config.nix', 'common.nix', 'minimal.nix'] });
     });
 
-    it('then the public key is the first line of machine-ssh-public-key, without its newline', () => {
-      for (const c of Object.values(configs)) expect(c.publicKey).toBe(PUBLIC_KEY);
+    it('then the public key is the first line of machine-ssh-public-key, and no secret is passed as a Nix path', () => {
+      for (const c of Object.values(configs)) expect(c).toMatchObject({ publicKey: PUBLIC_KEY, injected: [null, null] });
     });
   });
 
-  describe('given a tree without machine-ssh-public-key', () => {
-    it('then the modules get no public key and derive it from the private key', () => {
-      const tree = flakeTree('single-master', { publicKey: false });
+  describe('given a tree as NICO leaves it (secrets injected next to flake.nix, no public key)', () => {
+    it('then the injected files are passed on for nico-secrets to install, and the public key is left to be derived', () => {
+      const tree = fixtureTree('single-master', { nico: true });
       try {
-        const keys = outputs<Record<string, null>>(tree.dir, 'cs: builtins.mapAttrs (_: c: c.specialArgs.nicoSecrets.publicKey) cs');
-        expect(keys).toEqual({ 'solo-cp': null, minimal: null });
+        const c = outputs<Record<string, Summary>>(tree.dir, SUMMARY);
+        for (const name of ['solo-cp', 'minimal']) expect(c[name]).toMatchObject({ publicKey: null, injected: ['machine-ssh-private-key', 'join-token'] });
+        expect(INJECTED.joinToken).not.toBe('');
+      } finally {
+        tree.remove();
+      }
+    });
+  });
+
+  describe('given user modules under extra-modules/', () => {
+    it('then every .nix file and directory of a set is imported by the nodes of that set, nothing by minimal, other files are ignored', () => {
+      const tree = fixtureTree('constructs-example', {
+        files: {
+          'extra-modules/all/00-a.nix': '{ }',
+          'extra-modules/all/01-dir/default.nix': '{ }',
+          'extra-modules/all/README.md': 'not a module',
+          'extra-modules/control-plane/00-cp.nix': '{ }',
+          'extra-modules/worker/00-w.nix': '{ }',
+        },
+      });
+      try {
+        const c = outputs<Record<string, Summary>>(tree.dir, SUMMARY);
+        const base = ['<disko stand-in>', 'disko-config.nix', 'common.nix'];
+        expect(c['cp-01'].modules).toEqual([...base, 'control-plane.nix', '00-a.nix', '01-dir', '00-cp.nix']);
+        expect(c['worker-01'].modules).toEqual([...base, 'worker.nix', '00-a.nix', '01-dir', '00-w.nix']);
+        expect(c.minimal.modules).toEqual([...base, 'minimal.nix']);
       } finally {
         tree.remove();
       }
@@ -133,7 +140,7 @@ describe('flake.nix', () => {
 
   describe('given a tree whose minimal-node names a node (as the destroy step leaves it)', () => {
     const minimalNode = (name: string) => {
-      const tree = flakeTree('contract-example', { minimalNode: name });
+      const tree = fixtureTree('contract-example', { minimalNode: name });
       try {
         return outputs<Record<string, unknown>>(tree.dir, 'cs: cs.minimal.specialArgs.nodeData');
       } finally {
@@ -149,18 +156,6 @@ describe('flake.nix', () => {
 
     it('then a name that is no node of the cluster fails, naming the file and the name', () => {
       expect(() => minimalNode('cp-99\n')).toThrow(/minimal-node names `cp-99`, which is not a node of this cluster/);
-    });
-  });
-
-  describe('given a tree without join-token', () => {
-    it('then minimal still evaluates and a node fails with a message naming the file', () => {
-      const tree = flakeTree('single-master', { joinToken: false });
-      try {
-        expect(outputs(tree.dir, 'cs: cs.minimal.specialArgs.nodeData.role')).toBe('minimal');
-        expect(() => outputs(tree.dir, 'cs: toString cs.solo-cp.specialArgs.nicoSecrets.joinToken')).toThrow(/join-token is missing next to flake\.nix/);
-      } finally {
-        tree.remove();
-      }
     });
   });
 });

@@ -1,4 +1,11 @@
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { ClusterDescription } from '../../constructs';
+import { USER_MODULE_DIRS } from '../../constructs/flake-tree';
+import { canonicalCluster } from '../../constructs/known-cluster-inputs';
+import { TEMPLATES_DIR } from '../../constructs/cluster-inputs';
 import { nixEval, nixPath } from '../helpers/nix';
 
 /** Shared by the nix-templates tests: where things are, and the two evaluations they all use. */
@@ -31,6 +38,9 @@ export interface NodeData {
   vipWaitSeconds: number;
   joinedMarker: string;
   tokenPath: string;
+  secrets: { dir: string; joinToken: string; machineKey: string; tlsDir: string; k3sTlsDir: string };
+  labels: Record<string, string>;
+  taints: string[];
   k3sFlags: string[];
   k3sExtraFlags: string;
   firewall: { tcpPorts: number[]; tcpRanges: { from: number; to: number }[]; udpPorts: number[] };
@@ -74,54 +84,92 @@ export function generate(cluster: { fixture: string } | { expr: string }, opts: 
   return nixEval<Generated>({ expr: `let g = ${g}; in builtins.removeAttrs g [ "minimalOn" ]${minimal}` });
 }
 
-export interface Definition {
-  module: string;
-  path: string[];
-  value: unknown;
-  priority: number;
+/** The machine key's public half as nico-cluster writes it next to the flake (a test value). */
+export const PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFlakeTestOnlyNotARealKeyxxxxxxxxxxxxxxxxxx nico-test';
+/** Secret values NICO injects into the flake directory (test values). */
+export const INJECTED = { joinToken: 'K10test::server:nico-test-token\n', privateKey: 'test fixture, not a key\n' };
+
+export interface TreeSpec {
+  /** cluster.nix as written into the tree. */
+  readonly clusterNix: string;
+  /**
+   * As the NICO operator leaves a tree: join-token and machine-ssh-private-key injected next to
+   * flake.nix, no machine-ssh-public-key. Otherwise as nico-cluster writes it: the public key only,
+   * the secrets being delivered outside the flake.
+   */
+  readonly nico?: boolean;
+  /** Content of `minimal-node` (the destroy step writes it before switching to minimal). */
+  readonly minimalNode?: string;
+  /** More files, by path relative to the tree (e.g. the user's modules under extra-modules/). */
+  readonly files?: Readonly<Record<string, string>>;
 }
 
-export interface ModuleEval {
-  definitions: Definition[];
-  config: Record<string, any>;
-  failedAssertions: string[];
+export interface Tree {
+  readonly dir: string;
+  remove(): void;
 }
 
-export const ROLE_MODULES = { server: 'control-plane.nix', agent: 'worker.nix', minimal: 'minimal.nix' } as const;
+/** Writes a flake tree: the templates plus what nico-cluster or NICO put next to them. */
+export function writeTree(spec: TreeSpec): Tree {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nico-flake-'));
+  fs.cpSync(TEMPLATES, dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'cluster.nix'), spec.clusterNix);
+  if (spec.nico) {
+    fs.writeFileSync(path.join(dir, 'join-token'), INJECTED.joinToken, { mode: 0o600 });
+    fs.writeFileSync(path.join(dir, 'machine-ssh-private-key'), INJECTED.privateKey, { mode: 0o600 });
+  } else {
+    fs.writeFileSync(path.join(dir, 'machine-ssh-public-key'), `${PUBLIC_KEY}\n`);
+  }
+  if (spec.minimalNode !== undefined) fs.writeFileSync(path.join(dir, 'minimal-node'), spec.minimalNode);
+  for (const [rel, content] of Object.entries(spec.files ?? {})) {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), content);
+  }
+  return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
 
 /**
- * The modules a configuration is made of (as flake.nix assembles them, disko's own module stood in by
- * eval-modules.nix), evaluated for one node of a cluster fixture, for `minimal`, or for `minimal@<node>`
- * (minimal applied to a known node, as when the tree holds `minimal-node`).
- * `extraModules` are Nix expressions of further modules (e.g. a user's override).
+ * cluster.nix for a description, rendered by the real template with Terraform's own templatefile
+ * (terraform console, no providers) from canonicalCluster, as the app's graph renders it.
+ * `cluster` replaces the canonical form, to feed the template values validation would refuse.
  */
-export function evalModules(
-  fixture: string,
-  node: string,
-  opts: { extraModules?: string[]; nicoSecrets?: string } = {},
-): ModuleEval {
-  const generator = `import ${nixPath(path.join(NODES, 'generator.nix'))} (import ${nixPath(clusterFixture(fixture))})`;
-  const expr = `
-    let
-      g = ${generator};
-      nodeData = ${node === 'minimal' ? 'g.minimal' : node.startsWith('minimal@') ? `g.minimalOn ${JSON.stringify(node.slice('minimal@'.length))}` : `g.nodes.${JSON.stringify(node)}`};
-      roles = { ${Object.entries(ROLE_MODULES).map(([k, v]) => `${k} = ${JSON.stringify(v)};`).join(' ')} };
-      nodes = ${nixPath(NODES)};
-    in
-    import ${nixPath(path.join(FIXTURES, 'eval-modules.nix'))} ({
-      inherit nodeData;
-      modules = [ (nodes + "/disko-config.nix") (nodes + "/common.nix") (nodes + "/\${roles.\${nodeData.role}}") ]
-        ++ [ ${(opts.extraModules ?? []).map((m) => `(${m})`).join(' ')} ];
-    } // ${opts.nicoSecrets ? `{ nicoSecrets = ${opts.nicoSecrets}; }` : '{ }'})`;
-  return nixEval<ModuleEval>({ expr });
+export function renderClusterNix(d: ClusterDescription | { canonical: object }): string {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nico-render-'));
+  try {
+    const canonical = 'canonical' in d ? d.canonical : canonicalCluster(d);
+    fs.writeFileSync(path.join(work, 'cluster.json'), JSON.stringify(canonical));
+    const expr = `base64encode(templatefile(${JSON.stringify(path.join(TEMPLATES_DIR, 'cluster.nix.tftpl'))}, { cluster = jsondecode(file("cluster.json")) }))\n`;
+    const r = spawnSync(process.env.TERRAFORM_BINARY_NAME ?? 'terraform', ['console'], {
+      cwd: work,
+      input: expr,
+      encoding: 'utf8',
+      env: { ...process.env, CHECKPOINT_DISABLE: '1', TF_IN_AUTOMATION: '1' },
+    });
+    if (r.error) throw new Error(`terraform was not found (${r.error.message}): run the tests with \`npm test\`, which sets up the toolchain.`);
+    const out = /"([A-Za-z0-9+/=]*)"/.exec(r.stdout);
+    if (r.status !== 0 || !out) throw new Error(`terraform console failed to render cluster.nix:\n${r.stdout}\n${r.stderr}`);
+    return Buffer.from(out[1], 'base64').toString('utf8');
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
 }
 
-/** The merged value at an option path, or undefined. */
-export function at(config: Record<string, any>, ...p: string[]): any {
-  return p.reduce<any>((v, k) => (v === undefined || v === null ? undefined : v[k]), config);
+/**
+ * The user's modules of a description as tree files, named as FlakeTree names them
+ * (`extra-modules/<set>/<nn>-<name>`, a directory's files below it).
+ */
+export function userModuleFiles(d: ClusterDescription): Record<string, string> {
+  const sets = { [USER_MODULE_DIRS.all]: d.nixosModules, [USER_MODULE_DIRS.control_plane]: d.controlPlaneModules, [USER_MODULE_DIRS.worker]: d.workerModules };
+  const files: Record<string, string> = {};
+  for (const [dir, modules] of Object.entries(sets)) {
+    for (const [i, m] of (modules ?? []).entries()) {
+      const target = `${dir}/${String(i).padStart(2, '0')}-${path.basename(m)}`;
+      if (m.endsWith('.nix')) files[target] = fs.readFileSync(m, 'utf8');
+      else for (const f of fs.readdirSync(m, { recursive: true }) as string[]) if (fs.statSync(path.join(m, f)).isFile()) files[`${target}/${f}`] = fs.readFileSync(path.join(m, f), 'utf8');
+    }
+  }
+  return files;
 }
 
-/** Definitions whose path starts with the given segments. */
-export function definedUnder(ev: ModuleEval, ...prefix: string[]): Definition[] {
-  return ev.definitions.filter((d) => prefix.every((s, i) => d.path[i] === s));
-}
+/** The user-module fixtures (a file for all nodes, a directory for control-plane nodes, a file for workers). */
+export const USER_MODULES = path.join(__dirname, '..', 'fixtures', 'user-modules');

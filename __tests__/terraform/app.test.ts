@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
 import { ClusterDescription } from '../../constructs';
+import { TEMPLATE_NIXPKGS_REF } from '../../constructs/cluster-description';
 import { listFiles, NIX_TEMPLATES_DIR } from '../../constructs/cluster-inputs';
 import { VALID } from '../fixtures/invalid-descriptions';
 import { nixEval } from '../helpers/nix';
@@ -109,7 +110,7 @@ describe('the app given a key file, a nixpkgs pin, a flake.lock and non-default 
     expect(fs.readFileSync(path.join(tree, 'flake.lock'), 'utf8')).toBe(fs.readFileSync(lock, 'utf8'));
     const flake = fs.readFileSync(path.join(tree, 'flake.nix'), 'utf8');
     expect(flake).toContain(`"${pin}"`);
-    expect(flake).not.toContain('nixos-24.05"');
+    expect(flake).not.toContain(`"${TEMPLATE_NIXPKGS_REF}"`);
     expect(nixEval<any>({ file: path.join(tree, 'cluster.nix') })).toEqual({
       name: 'lab',
       vip: '10.20.255.250',

@@ -1,7 +1,19 @@
 # Generated from constructs/ by `npm run modules`. Do not edit: change the constructs and regenerate.
 
+variable "agent_extra_flags" {
+  description = "Extra k3s flags for workers, after the flake's own (--node-ip); each starts with \"--\"."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for f in var.agent_extra_flags : can(regex("^--[^\\r\\n]+$", f))])
+    error_message = "Every agent_extra_flags entry must be a k3s flag starting with \"--\" (value included, e.g. \"--cluster-cidr=10.42.0.0/16\"), on one line."
+  }
+}
+
 variable "control_plane" {
-  description = "Control-plane nodes, 1 to 7; the first initialises the cluster and the others join one at a time. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda) `host_key` (pins the node's SSH host key) and `gone` (the machine is gone for good: remove it from the cluster without SSH)."
+  description = "Control-plane nodes, 1 to 7; the first initialises the cluster and the others join one at a time. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda), `host_key` (pins the node's SSH host key), `labels` (Kubernetes labels, `--node-label`) and `taints` (\"key=value:Effect\", `--node-taint`)."
   type = list(object({
     name     = string
     ip       = string
@@ -9,7 +21,8 @@ variable "control_plane" {
     ssh_port = optional(number, 22)
     disk     = optional(string)
     host_key = optional(string)
-    gone     = optional(bool, false)
+    labels   = optional(map(string), {})
+    taints   = optional(list(string), [])
   }))
 
   validation {
@@ -53,8 +66,30 @@ variable "control_plane" {
   }
 
   validation {
-    condition     = length([for n in var.control_plane : n if !n.gone]) >= floor(length(var.control_plane) / 2) + 1
-    error_message = "At most a minority of the control_plane nodes may be marked gone at once: etcd needs a quorum of the others to remove them."
+    condition     = alltrue([for n in var.control_plane : alltrue([for k, v in n.labels : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))])])
+    error_message = "Every control_plane node label must follow Kubernetes label syntax: a key of an optional DNS-subdomain prefix and \"/\" and a name of 1-63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit; a value of the same form as the name, or empty."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.control_plane : alltrue([for k, v in n.labels : !can(regex("^([^/]*\\.)?(kubernetes|k8s)\\.io/", k)) || can(regex("^([^/]*\\.)?(kubelet|node)\\.kubernetes\\.io/", k)) || contains(["kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type", "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/region", "topology.kubernetes.io/zone"], k)])])
+    error_message = "No control_plane node label may use the kubernetes.io or k8s.io namespaces except node.kubernetes.io/..., kubelet.kubernetes.io/... and the well-known labels kubelet allows: kubelet refuses to start with them (label such nodes through the API instead)."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.control_plane : alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))])])
+    error_message = "Every control_plane node taint must be \"key=value:Effect\" or \"key:Effect\", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute."
+  }
+}
+
+variable "control_plane_modules" {
+  description = "Like nixos_modules, for control-plane nodes only (extra-modules/control-plane/)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for p in var.control_plane_modules : can(regex("^[A-Za-z0-9._+-]+$", basename(p))) && try(endswith(p, ".nix") ? fileexists(p) : fileexists("${p}/default.nix"), false)])
+    error_message = "Every control_plane_modules entry must be the path of an existing .nix file or of a directory holding a default.nix, its last name made of letters, digits, \".\", \"_\", \"+\" or \"-\"."
   }
 }
 
@@ -65,15 +100,15 @@ variable "deploy" {
   nullable    = false
 }
 
-variable "drain_timeout_seconds" {
-  description = "Seconds draining a node that leaves the cluster may take; after it the node is deleted anyway."
-  type        = number
-  default     = 300
+variable "disable_components" {
+  description = "Packaged k3s components the control-plane nodes do not deploy (--disable): any of coredns, servicelb, traefik, local-storage, metrics-server, runtimes."
+  type        = list(string)
+  default     = []
   nullable    = false
 
   validation {
-    condition     = var.drain_timeout_seconds >= 1 && var.drain_timeout_seconds <= 86400 && floor(var.drain_timeout_seconds) == var.drain_timeout_seconds
-    error_message = "The drain_timeout_seconds must be a whole number of seconds from 1 to 86400."
+    condition     = alltrue([for c in var.disable_components : contains(["coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"], c)])
+    error_message = "Every disable_components entry must be a packaged k3s component: coredns, servicelb, traefik, local-storage, metrics-server, runtimes."
   }
 }
 
@@ -130,15 +165,32 @@ variable "nameservers" {
   }
 }
 
+variable "nixos_modules" {
+  description = "Paths of your own NixOS modules for every k3s node (not for minimal): .nix files or directories holding a default.nix, e.g. \"nix/monitoring.nix\" (relative to the directory Terraform runs in). Copied into the tree (extra-modules/all/) and imported."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for p in var.nixos_modules : can(regex("^[A-Za-z0-9._+-]+$", basename(p))) && try(endswith(p, ".nix") ? fileexists(p) : fileexists("${p}/default.nix"), false)])
+    error_message = "Every nixos_modules entry must be the path of an existing .nix file or of a directory holding a default.nix, its last name made of letters, digits, \".\", \"_\", \"+\" or \"-\"."
+  }
+}
+
 variable "nixpkgs" {
-  description = "nixpkgs flake reference all nodes build from; pin a revision so that nodes added later run the same system."
+  description = "nixpkgs flake reference all nodes build from; pin a revision so that nodes added later run the same system. NixOS 24.11 through 26.05 and unstable; 24.05 and older are refused."
   type        = string
-  default     = "github:NixOS/nixpkgs/nixos-24.05"
+  default     = "github:NixOS/nixpkgs/nixos-26.05"
   nullable    = false
 
   validation {
     condition     = can(regex("^[A-Za-z][A-Za-z0-9+.-]*:[^\\s\"'\\\\$${}`]+$", var.nixpkgs))
-    error_message = "The nixpkgs value must be a flake reference such as github:NixOS/nixpkgs/nixos-24.05, without spaces, quotes, backslashes, \"$\" or braces."
+    error_message = "The nixpkgs value must be a flake reference such as github:NixOS/nixpkgs/nixos-26.05, without spaces, quotes, backslashes, \"$\" or braces."
+  }
+
+  validation {
+    condition     = !can(regex("(^|[^A-Za-z0-9])(nixos|nixpkgs|release)-((0[0-9]|1[0-9]|2[0-3])\\.[0-9]{2}|24\\.0[0-5])([^0-9]|$)", var.nixpkgs))
+    error_message = "The nixpkgs value names NixOS 24.05 or older, which the flake cannot build: the disko it pins needs the nixpkgs lib of 24.11 or newer. Use nixos-24.11 through nixos-26.05 or nixos-unstable."
   }
 }
 
@@ -185,15 +237,15 @@ variable "remote_flake_dir" {
   }
 }
 
-variable "ssh_connect_timeout_seconds" {
-  description = "Seconds one SSH connection to a node may take to be established; an unreachable node fails the apply after this."
-  type        = number
-  default     = 20
+variable "server_extra_flags" {
+  description = "Extra k3s flags for control-plane nodes, after the flake's own (--node-ip, --tls-san); each starts with \"--\"."
+  type        = list(string)
+  default     = []
   nullable    = false
 
   validation {
-    condition     = var.ssh_connect_timeout_seconds >= 1 && var.ssh_connect_timeout_seconds <= 600 && floor(var.ssh_connect_timeout_seconds) == var.ssh_connect_timeout_seconds
-    error_message = "The ssh_connect_timeout_seconds must be a whole number of seconds from 1 to 600."
+    condition     = alltrue([for f in var.server_extra_flags : can(regex("^--[^\\r\\n]+$", f))])
+    error_message = "Every server_extra_flags entry must be a k3s flag starting with \"--\" (value included, e.g. \"--cluster-cidr=10.42.0.0/16\"), on one line."
   }
 }
 
@@ -239,8 +291,20 @@ variable "vrrp_router_id" {
   }
 }
 
+variable "worker_modules" {
+  description = "Like nixos_modules, for workers only (extra-modules/worker/)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for p in var.worker_modules : can(regex("^[A-Za-z0-9._+-]+$", basename(p))) && try(endswith(p, ".nix") ? fileexists(p) : fileexists("${p}/default.nix"), false)])
+    error_message = "Every worker_modules entry must be the path of an existing .nix file or of a directory holding a default.nix, its last name made of letters, digits, \".\", \"_\", \"+\" or \"-\"."
+  }
+}
+
 variable "workers" {
-  description = "Worker (agent) nodes; they join in parallel after the control plane. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda) `host_key` (pins the node's SSH host key) and `gone` (the machine is gone for good: remove it from the cluster without SSH)."
+  description = "Worker (agent) nodes; they join in parallel after the control plane. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda), `host_key` (pins the node's SSH host key), `labels` (Kubernetes labels, `--node-label`) and `taints` (\"key=value:Effect\", `--node-taint`)."
   type = list(object({
     name     = string
     ip       = string
@@ -248,7 +312,8 @@ variable "workers" {
     ssh_port = optional(number, 22)
     disk     = optional(string)
     host_key = optional(string)
-    gone     = optional(bool, false)
+    labels   = optional(map(string), {})
+    taints   = optional(list(string), [])
   }))
   default  = []
   nullable = false
@@ -287,11 +352,19 @@ variable "workers" {
     condition     = alltrue([for n in var.workers : n.host_key == null || can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\n]*)?$", n.host_key))])
     error_message = "Every workers node host_key must be an SSH public key line such as \"ssh-ed25519 AAAA...\"."
   }
-}
 
-variable "write_local_tree" {
-  description = "Write the flake tree and its secrets to `<output_dir>/nix`. Turn it off on ephemeral runners (HCP Terraform, CI): deployment does not need it, and a fresh runner then plans no change."
-  type        = bool
-  default     = true
-  nullable    = false
+  validation {
+    condition     = alltrue([for n in var.workers : alltrue([for k, v in n.labels : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))])])
+    error_message = "Every workers node label must follow Kubernetes label syntax: a key of an optional DNS-subdomain prefix and \"/\" and a name of 1-63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit; a value of the same form as the name, or empty."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.workers : alltrue([for k, v in n.labels : !can(regex("^([^/]*\\.)?(kubernetes|k8s)\\.io/", k)) || can(regex("^([^/]*\\.)?(kubelet|node)\\.kubernetes\\.io/", k)) || contains(["kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type", "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/region", "topology.kubernetes.io/zone"], k)])])
+    error_message = "No workers node label may use the kubernetes.io or k8s.io namespaces except node.kubernetes.io/..., kubelet.kubernetes.io/... and the well-known labels kubelet allows: kubelet refuses to start with them (label such nodes through the API instead)."
+  }
+
+  validation {
+    condition     = alltrue([for n in var.workers : alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))])])
+    error_message = "Every workers node taint must be \"key=value:Effect\" or \"key:Effect\", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute."
+  }
 }

@@ -1,7 +1,8 @@
 # Control-plane node: k3s server with embedded etcd, and keepalived holding the API VIP.
-{ config, lib, nodeData, ... }:
+{ config, lib, options, nodeData, ... }:
 let
   vrrp = nodeData.keepalived;
+  nftables = config.networking.nftables.enable;
 in
 {
   services.k3s = {
@@ -11,14 +12,16 @@ in
     clusterInit = nodeData.clusterInit;
     serverAddr = nodeData.serverAddr;
     tokenFile = nodeData.tokenPath;
-    # One string: in nixos-24.05 this option is types.str (lists are accepted from 24.11).
-    extraFlags = nodeData.k3sExtraFlags;
+    # A list, which merges with the lists of the user's own modules; one string where the
+    # release's option is types.str (nixos-24.05 and older, e.g. a NICO default).
+    extraFlags = if options.services.k3s.extraFlags.type.check [ ] then nodeData.k3sFlags else nodeData.k3sExtraFlags;
   };
 
   services.keepalived = {
     enable = true;
     # VRRP is IP protocol 112, which the NixOS firewall drops: without this every server
-    # hears no adverts, considers itself MASTER and claims the VIP.
+    # hears no adverts, considers itself MASTER and claims the VIP. Older keepalived modules
+    # open it with iptables rules only; newer ones add an nftables rule when nftables is on.
     openFirewall = true;
     vrrpInstances.${vrrp.instance} = {
       interface = nodeData.interface;
@@ -42,9 +45,15 @@ in
       message = "services.k3s.clusterInit and services.k3s.serverAddr are both set on ${nodeData.name}: a joining server must not initialise a second etcd cluster.";
     }
     {
-      # openFirewall opens VRRP through networking.firewall.extraCommands, i.e. iptables only.
-      assertion = !config.networking.nftables.enable;
-      message = "networking.nftables.enable must be false on ${nodeData.name}: services.keepalived.openFirewall opens VRRP with iptables rules; with nftables add \"ip protocol vrrp accept\" to networking.firewall.extraInputRules instead.";
+      # A server with neither would start a datastore of its own that nobody can join.
+      assertion = config.services.k3s.clusterInit || config.services.k3s.serverAddr != "";
+      message = "services.k3s.clusterInit must be true on ${nodeData.name} (the first control-plane node creates the etcd cluster) or services.k3s.serverAddr must name the cluster to join.";
+    }
+    {
+      # With nftables, VRRP is open only if a rule for it reaches the nftables input chain:
+      # keepalived's own (releases whose module knows nftables) or one of the user's.
+      assertion = nftables -> lib.hasInfix "vrrp" config.networking.firewall.extraInputRules;
+      message = "networking.nftables.enable is true on ${nodeData.name}, but no rule in networking.firewall.extraInputRules accepts VRRP: this release's services.keepalived.openFirewall opens it with iptables only. Add \"meta l4proto vrrp accept\" to networking.firewall.extraInputRules, or turn nftables off.";
     }
   ];
 }

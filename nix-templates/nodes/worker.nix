@@ -1,13 +1,13 @@
 # Worker node: k3s agent joining through the VIP. Workers take no part in the VIP election.
-{ config, lib, nodeData, ... }:
+{ config, lib, options, nodeData, ... }:
 {
   services.k3s = {
     enable = true;
     role = "agent";
     serverAddr = nodeData.serverAddr;
     tokenFile = nodeData.tokenPath;
-    # One string: in nixos-24.05 this option is types.str (lists are accepted from 24.11).
-    extraFlags = nodeData.k3sExtraFlags;
+    # A list, or one string where the release's option is types.str (see control-plane.nix).
+    extraFlags = if options.services.k3s.extraFlags.type.check [ ] then nodeData.k3sFlags else nodeData.k3sExtraFlags;
   };
 
   assertions = [

@@ -31,7 +31,7 @@ function expectClusterInvariants(g: Generated, vip: string) {
   for (const n of servers(g)) {
     expect(n.k3sFlags).toEqual(expect.arrayContaining([`--tls-san ${vip}`, `--node-ip ${n.ip}`]));
     expect(n.k3sExtraFlags).toBe(n.k3sFlags.join(' '));
-    expect(n.tokenPath).toBe('/var/lib/rancher/k3s/server/token');
+    expect(n.tokenPath).toBe('/var/lib/nico/secrets/join-token');
     expect(n.firewall).toEqual(CONTROL_PLANE_FIREWALL);
     expect(n.keepalived!.authPass).toBe(sha256Prefix(g.cluster.name));
     expect(n.keepalived!.authPass.length).toBeLessThanOrEqual(8);
@@ -40,7 +40,7 @@ function expectClusterInvariants(g: Generated, vip: string) {
   for (const n of agents(g)) {
     expect(n).toMatchObject({ isControlPlane: false, clusterInit: false, serverAddr: `https://${vip}:6443`, waitForVip: true, keepalived: null });
     expect(n.k3sFlags).toEqual([`--node-ip ${n.ip}`]);
-    expect(n.tokenPath).toBe('/var/lib/rancher/k3s/agent/token');
+    expect(n.tokenPath).toBe('/var/lib/nico/secrets/join-token');
     expect(n.firewall).toEqual(WORKER_FIREWALL);
   }
   for (const n of nodesOf(g)) {
@@ -154,6 +154,30 @@ describe('generator.nix', () => {
     });
   });
 
+  describe('given the optional extension fields (flags, disabled components, labels, taints)', () => {
+    const g = generate({
+      expr: `{
+        name = "x"; vip = "10.0.0.10";
+        controlPlane = [ { name = "c1"; ip = "10.0.0.11"; labels = { "example.com/team" = "db"; tier = "a"; }; taints = [ "dedicated=db:NoSchedule" ]; } ];
+        workers = [ { name = "w1"; ip = "10.0.0.21"; taints = [ "spot:PreferNoSchedule" ]; } ];
+        serverExtraFlags = [ "--etcd-expose-metrics" ]; agentExtraFlags = [ "--kubelet-arg=max-pods=150" ];
+        disableComponents = [ "traefik" "servicelb" ];
+      }`,
+    });
+
+    it('then servers get the flake\'s flags, then --disable per component, their extra flags, labels and taints', () => {
+      expect(g.nodes.c1.k3sFlags).toEqual([
+        '--node-ip 10.0.0.11', '--tls-san 10.0.0.10', '--disable traefik', '--disable servicelb', '--etcd-expose-metrics',
+        '--node-label example.com/team=db', '--node-label tier=a', '--node-taint dedicated=db:NoSchedule',
+      ]);
+      expect(g.nodes.c1.k3sExtraFlags).toBe(g.nodes.c1.k3sFlags.join(' '));
+    });
+
+    it('then agents get the agent flags and their own taints, never the servers\' flags or --disable', () => {
+      expect(g.nodes.w1.k3sFlags).toEqual(['--node-ip 10.0.0.21', '--kubelet-arg=max-pods=150', '--node-taint spot:PreferNoSchedule']);
+    });
+  });
+
   describe('given an invalid cluster.nix', () => {
     const base = `name = "c"; vip = "10.0.0.1"; controlPlane = [ { name = "a"; ip = "10.0.0.2"; } ];`;
     const cases: [string, string, RegExp][] = [
@@ -163,6 +187,10 @@ describe('generator.nix', () => {
       ['a node named minimal', `{ ${base} workers = [ { name = "minimal"; ip = "10.0.0.3"; } ]; }`, /`minimal` is reserved/],
       ['a node without ip', `{ ${base} workers = [ { name = "b"; } ]; }`, /workers\[0\] needs `name` and `ip`/],
       ['VRID 0', `{ ${base} vrrpRouterId = 0; }`, /`vrrpRouterId` must be an integer from 1 to 255/],
+      ['serverExtraFlags as a string', `{ ${base} serverExtraFlags = "--etcd-expose-metrics"; }`, /`serverExtraFlags` must be a list of strings/],
+      ['disableComponents holding a number', `{ ${base} disableComponents = [ 1 ]; }`, /`disableComponents` must be a list of strings/],
+      ['labels as a list', `{ ${base} workers = [ { name = "b"; ip = "10.0.0.3"; labels = [ "a=b" ]; } ]; }`, /workers\[0\]\.labels must be an attrset of strings/],
+      ['a taint that is no string', `{ ${base} workers = [ { name = "b"; ip = "10.0.0.3"; taints = [ { key = "a"; } ]; } ]; }`, /workers\[0\]\.taints must be a list of strings/],
     ];
     it.each(cases)('when it has %s, then evaluation fails naming the field', (_, expr, message) => {
       expect(() => generate({ expr })).toThrow(message);

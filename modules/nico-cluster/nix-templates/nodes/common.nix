@@ -8,12 +8,26 @@ let
   hasAddress = nodeData ? ip;
   iface = nodeData.interface;
 
-  # With a machine-ssh-public-key file the key is plain text. Without it the public half is
-  # computed from the private key in a build step: that derivation reads the private key.
-  # ssh-keygen refuses a key file that others may read, as store files are: use a 0600 copy.
+  secrets = nodeData.secrets or null;
+  isServer = nodeData.role == "server";
+
+  # With a machine-ssh-public-key file the key is plain text (nico-cluster always writes it).
+  # Without it (NICO) the public half is computed from the injected private key in a build
+  # step: that derivation reads the private key. ssh-keygen refuses a key file that others
+  # may read, as store files are: use a 0600 copy.
   derivedPublicKey = pkgs.runCommand "machine-ssh-public-key" { } ''
-    install -m 0600 ${nicoSecrets.privateKey} key
+    install -m 0600 ${nicoSecrets.injectedPrivateKey} key
     ${pkgs.openssh}/bin/ssh-keygen -y -f key > $out
+  '';
+  authorizedKeys =
+    if nicoSecrets.publicKey != null then { keys = [ nicoSecrets.publicKey ]; }
+    else if nicoSecrets.injectedPrivateKey != null then { keyFiles = [ derivedPublicKey ]; }
+    else throw "machine-ssh-public-key is missing next to flake.nix: nico-cluster writes it (NICO injects machine-ssh-private-key instead).";
+
+  # Only under NICO: the secrets it injected into the flake (store paths) go to the runtime
+  # paths. In nico-cluster's own flow the deploy step has put them there already.
+  installInjected = source: target: lib.optionalString (source != null) ''
+    install -m 0600 -o root -g root ${source} ${target}
   '';
 in
 {
@@ -29,10 +43,7 @@ in
           KbdInteractiveAuthentication = lib.mkDefault false;
         };
       };
-      users.users.root.openssh.authorizedKeys =
-        if nicoSecrets.publicKey != null
-        then { keys = [ nicoSecrets.publicKey ]; }
-        else { keyFiles = [ derivedPublicKey ]; };
+      users.users.root.openssh.authorizedKeys = authorizedKeys;
 
       # The configured name must be the name the NIC really has: eth0-style names exist only
       # with the kernel's naming scheme (takes effect at the next boot).
@@ -76,18 +87,41 @@ in
         trustedInterfaces = [ "flannel.1" ];
       };
 
-      # Secrets are copied from the flake to their runtime paths as root-only files, at boot
-      # and on every switch. k3s reads the token through tokenFile (a path outside the store).
+      # The secrets channel: the deploy step puts the join token, the machine key and (on
+      # control-plane nodes) the cluster's CA files into ${secrets.dir}, root-only. This unit
+      # installs them where they are used, at boot and on every switch, always before k3s:
+      # the machine key as root's SSH key, and on servers each CA file k3s has not got yet
+      # (k3s uses CA files it finds instead of generating them; existing ones are never
+      # replaced). k3s reads the token through tokenFile, a path string outside the store.
       systemd.services.nico-secrets = {
         wantedBy = [ "multi-user.target" ];
         before = [ "k3s.service" ];
         serviceConfig = { Type = "oneshot"; RemainAfterExit = true; };
         script = ''
-          install -d -m 0700 /root/.ssh
-          mkdir -p ${dirOf nodeData.tokenPath}
+          set -eu
           umask 077
-          install -m 0600 -o root -g root ${nicoSecrets.privateKey} /root/.ssh/id_ed25519
-          install -m 0600 -o root -g root ${nicoSecrets.joinToken} ${nodeData.tokenPath}
+          install -d -m 0700 -o root -g root ${secrets.dir}
+          ${installInjected nicoSecrets.injectedJoinToken secrets.joinToken}
+          ${installInjected nicoSecrets.injectedPrivateKey secrets.machineKey}
+          if [ ! -s ${secrets.joinToken} ]; then
+            echo "nico-secrets: ${secrets.joinToken} is missing or empty; k3s cannot join without it. The deploy step puts it there (under NICO: join-token next to flake.nix)." >&2
+            exit 1
+          fi
+          if [ -s ${secrets.machineKey} ]; then
+            install -d -m 0700 -o root -g root /root/.ssh
+            install -m 0600 -o root -g root ${secrets.machineKey} /root/.ssh/id_ed25519
+          else
+            echo "nico-secrets: ${secrets.machineKey} is missing; /root/.ssh/id_ed25519 left as it is" >&2
+          fi
+        '' + lib.optionalString isServer ''
+          if [ -d ${secrets.tlsDir} ]; then
+            cd ${secrets.tlsDir}
+            find . -type f -print0 | while IFS= read -r -d "" f; do
+              if [ ! -e "${secrets.k3sTlsDir}/$f" ]; then
+                install -D -m 0600 -o root -g root "$f" "${secrets.k3sTlsDir}/$f"
+              fi
+            done
+          fi
         '';
       };
 

@@ -1,10 +1,7 @@
 # Disk layout and boot loader, shared by every node and by `minimal`:
 #   1M BIOS boot (EF02) | 512M ESP (EF00, vfat, /boot) | 10G root (ext4, /) | rest: LVM PV in vg0
 # vg0 holds one thin pool over all its free space, left for storage add-ons to carve up.
-{ config, lib, nodeData, ... }:
-let
-  grubDevices = config.boot.loader.grub.devices;
-in
+{ lib, nodeData, ... }:
 {
   disko.devices = {
     disk.main = {
@@ -14,7 +11,7 @@ in
         type = "gpt";
         partitions = {
           # GRUB's core image on BIOS machines. Because of this partition disko itself adds
-          # the disk to boot.loader.grub.devices; it must not be listed a second time.
+          # the disk to boot.loader.grub.devices, so the flake does not list it.
           boot = {
             size = "1M";
             type = "EF02";
@@ -71,11 +68,4 @@ in
     # replaces the per-disk entry that disko adds.
     devices = lib.mkIf (nodeData.grubDevices or null != null) (lib.mkForce nodeData.grubDevices);
   };
-
-  assertions = [
-    {
-      assertion = builtins.length grubDevices == builtins.length (lib.unique grubDevices);
-      message = "boot.loader.grub.devices lists a device twice (${toString grubDevices}): disko already adds ${nodeData.disk} for its EF02 partition, do not set it again.";
-    }
-  ];
 }

@@ -17,6 +17,11 @@ let
     vrrpRouterId = 51;
     disk = "/dev/sda";
     system = "x86_64-linux";
+    # Extension points (README "Extending"): k3s flags per role, packaged components the
+    # servers leave out, and per node (below) labels and taints.
+    serverExtraFlags = [ ];
+    agentExtraFlags = [ ];
+    disableComponents = [ ];
   };
   opt = field: cluster.${field} or defaults.${field};
   required = field: cluster.${field} or (fail "`${field}` is required");
@@ -28,6 +33,20 @@ let
   prefixLength = opt "prefixLength";
   interface = opt "interface";
   vrrpRouterId = opt "vrrpRouterId";
+
+  # Where the deploy step (or nico-secrets, from files NICO injects next to flake.nix) puts
+  # the secrets on a node: root-only files outside the flake, never Nix paths, so no secret
+  # is copied into the Nix store. Control-plane nodes also get the cluster's CA files in
+  # `tls/`, laid out like k3s's own server/tls directory.
+  secretsDir = "/var/lib/nico/secrets";
+  secrets = {
+    dir = secretsDir;
+    joinToken = "${secretsDir}/join-token";
+    machineKey = "${secretsDir}/machine-ssh-private-key";
+    tlsDir = "${secretsDir}/tls";
+    # k3s uses CA files it finds here instead of generating its own.
+    k3sTlsDir = "/var/lib/rancher/k3s/server/tls";
+  };
 
   apiPort = 6443;
   serverUrl = "https://${vip}:${toString apiPort}";
@@ -66,14 +85,30 @@ let
   # --node-ip: the VIP is a second address on the same interface; without the flag k3s
   # may advertise whichever address it finds first. --tls-san: the API certificate must
   # name the VIP before the first start, or clients of the VIP fail TLS verification.
-  k3sFlags = role: ip:
-    [ "--node-ip ${ip}" ] ++ (if role == "server" then [ "--tls-san ${vip}" ] else [ ]);
+  # Then the user's: components to disable (servers), the role's extra flags, and the node's
+  # labels and taints. Each list element is one argument word group, as in ExecStart.
+  k3sFlags = role: node:
+    [ "--node-ip ${node.ip}" ]
+    ++ (if role == "server" then [ "--tls-san ${vip}" ] ++ map (c: "--disable ${c}") disableComponents else [ ])
+    ++ (if role == "server" then serverExtraFlags else agentExtraFlags)
+    ++ map (k: "--node-label ${k}=${node.labels.${k}}") (builtins.attrNames node.labels)
+    ++ map (t: "--node-taint ${t}") node.taints;
+
+  serverExtraFlags = stringList "serverExtraFlags" (opt "serverExtraFlags");
+  agentExtraFlags = stringList "agentExtraFlags" (opt "agentExtraFlags");
+  disableComponents = stringList "disableComponents" (opt "disableComponents");
+
+  isStringList = l: builtins.isList l && builtins.all builtins.isString l;
+  stringList = what: l: if isStringList l then l else fail "`${what}` must be a list of strings";
+  isStringAttrs = a: builtins.isAttrs a && builtins.all (k: builtins.isString a.${k}) (builtins.attrNames a);
 
   checkNode = what: i: node:
     if !(builtins.isAttrs node) then fail "${what}[${toString i}] must be an attrset { name; ip; }"
     else if !(node ? name) || !(node ? ip) then fail "${what}[${toString i}] needs `name` and `ip`"
     else if node.name == "minimal" then fail "${what}[${toString i}]: the name `minimal` is reserved for the cleanup configuration"
-    else node;
+    else if !isStringAttrs (node.labels or { }) then fail "${what}[${toString i}].labels must be an attrset of strings"
+    else if !isStringList (node.taints or [ ]) then fail "${what}[${toString i}].taints must be a list of strings"
+    else { labels = { }; taints = [ ]; } // node;
 
   # The node that creates the etcd cluster. nico-cluster records it when the cluster is first
   # deployed and writes it as `initNode`, so reordering or removing nodes never makes another node
@@ -101,9 +136,13 @@ let
       vipWaitSeconds = 600;
       joinedMarker = joinedMarker.${role};
 
-      tokenPath = "/var/lib/rancher/k3s/${role}/token";
-      k3sFlags = k3sFlags role node.ip;
-      k3sExtraFlags = builtins.concatStringsSep " " (k3sFlags role node.ip);
+      # Our own path: k3s writes its full token to /var/lib/rancher/k3s/server/token itself.
+      tokenPath = secrets.joinToken;
+      inherit secrets;
+      inherit (node) labels taints;
+      k3sFlags = k3sFlags role node;
+      # The same flags as one string, for releases whose services.k3s.extraFlags is types.str.
+      k3sExtraFlags = builtins.concatStringsSep " " (k3sFlags role node);
 
       firewall = firewall.${role};
 
@@ -172,7 +211,7 @@ let
 in
 assert validated;
 {
-  inherit nodes nodeNames minimal minimalOn;
+  inherit nodes nodeNames minimal minimalOn secrets;
   system = opt "system";
   cluster = { inherit name vip; apiServer = serverUrl; };
 }
