@@ -37,6 +37,7 @@ export interface NodeDescription {
    * @default false
    */
   readonly gone?: boolean;
+  /**
    * Kubernetes labels the node registers with (`--node-label key=value`). Keys and values follow
    * Kubernetes label syntax; kubelet refuses keys in the `kubernetes.io`/`k8s.io` namespaces other
    * than its allowed ones (`node.kubernetes.io/...`, `node-role.kubernetes.io/...` is refused).

@@ -5,7 +5,7 @@ import { EXAMPLE_CLUSTER } from '../../constructs';
 import { canonicalCluster } from '../../constructs/known-cluster-inputs';
 import { nixEval, nixPath } from '../helpers/nix';
 import { flakeEval, nixosEvalDir, RELEASE_2405, Release, removeStandins, SUPPORTED_RELEASES } from '../helpers/nixos-eval';
-import { generate, renderClusterNix, Tree, TreeSpec, writeTree } from './support';
+import { generate, renderClusterNix, TreeSpec, writeTree } from './support';
 
 // What must not evaluate, evaluated for real (as in flake-eval.test.ts): a user's module that breaks
 // the cluster's invariants, option type errors and unknown options, and hostile text in the

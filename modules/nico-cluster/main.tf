@@ -2,38 +2,55 @@
 
 locals {
   cluster = {
-    agent_extra_flags     = var.agent_extra_flags
-    control_plane         = [for n in var.control_plane : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key, labels = n.labels, taints = n.taints }]
-    disable_components    = var.disable_components
-    gateway               = var.gateway
-    interface             = var.interface
-    name                  = var.name
-    nameservers           = var.nameservers
-    nixpkgs               = var.nixpkgs
-    prefix_length         = var.prefix_length
-    ready_timeout_seconds = var.ready_timeout_seconds
-    remote_flake_dir      = var.remote_flake_dir
-    server_extra_flags    = var.server_extra_flags
-    ssh_user              = var.ssh_user
-    vip                   = var.vip
-    vrrp_router_id        = var.vrrp_router_id
-    workers               = [for n in var.workers : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key, labels = n.labels, taints = n.taints }]
+    agent_extra_flags           = var.agent_extra_flags
+    control_plane               = [for n in var.control_plane : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key, labels = n.labels, taints = n.taints, gone = n.gone }]
+    disable_components          = var.disable_components
+    drain_timeout_seconds       = var.drain_timeout_seconds
+    gateway                     = var.gateway
+    interface                   = var.interface
+    name                        = var.name
+    nameservers                 = var.nameservers
+    nixpkgs                     = var.nixpkgs
+    prefix_length               = var.prefix_length
+    ready_timeout_seconds       = var.ready_timeout_seconds
+    remote_flake_dir            = var.remote_flake_dir
+    server_extra_flags          = var.server_extra_flags
+    ssh_connect_timeout_seconds = var.ssh_connect_timeout_seconds
+    ssh_user                    = var.ssh_user
+    vip                         = var.vip
+    vrrp_router_id              = var.vrrp_router_id
+    workers                     = [for n in var.workers : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key, labels = n.labels, taints = n.taints, gone = n.gone }]
+    write_local_tree            = var.write_local_tree
   }
-  deploy               = var.deploy
-  deploy_control_plane = local.deploy ? { for i, n in local.cluster.control_plane : n.name => merge(n, { index = i }) } : {}
-  deploy_worker_names  = { for name, n in local.deploy_workers : name => name }
-  deploy_workers       = local.deploy ? { for n in local.cluster.workers : n.name => n } : {}
-  flake_dir            = "${local.output_dir}/nix"
-  flake_hash           = sha256(jsonencode([local.static_flake_files, local.flake_lock, local.ssh_public_key, local.user_module_files]))
-  flake_lock           = var.flake_lock
-  init_master          = { for name, n in local.deploy_control_plane : name => name if n.index == 0 }
-  join_token           = random_password.join_token.result
-  nix_templates_dir    = "${path.module}/nix-templates"
+  cluster_id             = one(terraform_data.cluster[*].id)
+  cluster_nix            = templatefile("${local.templates_dir}/cluster.nix.tftpl", { cluster = local.cluster, init_node = local.init_node })
+  deploy                 = var.deploy
+  deploy_names           = { for role in ["init", "joiner", "worker"] : role => { for name, n in local.deploy_nodes : name => name if n.role == role } }
+  deploy_nodes           = local.deploy ? merge({ for i, n in local.cluster.control_plane : n.name => merge(n, { role = n.name == local.init_node ? "init" : "joiner", index = i }) }, { for n in local.cluster.workers : n.name => merge(n, { role = "worker", index = null }) }) : {}
+  deploy_peers           = [for n in concat([for n in local.cluster.control_plane : n if n.name == local.init_node], [for n in local.cluster.control_plane : n if n.name != local.init_node]) : { name = n.name, line = join(" ", [n.name, n.ssh_host, n.ssh_port, n.host_key == null ? "" : n.host_key]) } if !n.gone]
+  flake_dir              = "${local.output_dir}/nix"
+  flake_files            = merge(local.static_flake_files, local.user_module_files, { "cluster.nix" = local.cluster_nix, "machine-ssh-public-key" = local.ssh_public_key }, local.flake_lock == null ? {} : { "flake.lock" = local.flake_lock })
+  flake_hash             = sha256(jsonencode([local.static_flake_files, local.flake_lock, local.ssh_public_key, local.user_module_files]))
+  flake_lock             = var.flake_lock
+  flake_payload          = merge({ NICO_FILE_PATHS = join("\n", keys(local.flake_files)) }, merge({ NICO_FILE_COUNT = length([for p, c in local.flake_files : { path = p, content = c }]) }, { for i, f in [for p, c in local.flake_files : { path = p, content = c }] : "NICO_FILE_${i}" => "${f.path}\n${base64encode(f.content)}" }))
+  gone_names             = { for name, n in local.deploy_nodes : name => name if n.gone }
+  init_node              = try(terraform_data.cluster[0].input.init_node, local.cluster.control_plane[0].name)
+  join_token             = random_password.join_token.result
+  k3s_ca_files           = sensitive(merge({ for path, cert in tls_self_signed_cert.k3s_ca : "${path}.crt" => cert.cert_pem }, { for path, key in tls_private_key.k3s_ca : "${path}.key" => key.private_key_pem }, { "service.key" = tls_private_key.k3s_service_account.private_key_pem }))
+  k3s_token              = "K10${sha256(tls_self_signed_cert.k3s_ca["server-ca"].cert_pem)}::server:${local.join_token}"
+  kubeconfig             = sensitive(templatefile("${local.templates_dir}/kubeconfig.yaml.tftpl", { name = local.cluster.name, server = "https://${local.cluster.vip}:6443", ca_certificate = tls_self_signed_cert.k3s_ca["server-ca"].cert_pem, client_certificate = tls_locally_signed_cert.k3s_admin.cert_pem, client_key = tls_private_key.k3s_admin.private_key_pem }))
+  kubernetes_credentials = sensitive({ host = "https://${local.cluster.vip}:6443", cluster_ca_certificate = tls_self_signed_cert.k3s_ca["server-ca"].cert_pem, client_certificate = tls_locally_signed_cert.k3s_admin.cert_pem, client_key = tls_private_key.k3s_admin.private_key_pem })
+  nix_templates_dir      = "${path.module}/nix-templates"
+  node_script            = file("${local.templates_dir}/nico-node.sh")
   node_settings = {
     control_plane = { vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface, name = local.cluster.name, vrrp_router_id = local.cluster.vrrp_router_id }
     worker        = { vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface }
   }
-  output_dir            = coalesce(var.output_dir, "${path.root}/out/${var.name}")
+  output_dir = coalesce(var.output_dir, "${path.root}/out/${var.name}")
+  secrets_payload = {
+    control_plane = merge({ NICO_SECRET_COUNT = length(concat([{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }], [for p in nonsensitive(keys(local.k3s_ca_files)) : { path = "tls/${p}", content = local.k3s_ca_files[p] }])) }, { for i, f in concat([{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }], [for p in nonsensitive(keys(local.k3s_ca_files)) : { path = "tls/${p}", content = local.k3s_ca_files[p] }]) : "NICO_SECRET_${i}" => nonsensitive(sensitive("${f.path}\n${base64encode(f.content)}")) })
+    worker        = merge({ NICO_SECRET_COUNT = length([{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }]) }, { for i, f in [{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }] : "NICO_SECRET_${i}" => nonsensitive(sensitive("${f.path}\n${base64encode(f.content)}")) })
+  }
   ssh_private_key       = coalesce(local.ssh_private_key_input, one(tls_private_key.machine[*].private_key_openssh))
   ssh_private_key_input = var.ssh_private_key
   ssh_public_key        = coalesce(one(tls_private_key.machine[*].public_key_openssh), one(data.tls_public_key.given[*].public_key_openssh))
@@ -56,6 +73,36 @@ locals {
   }
 }
 
+resource "tls_private_key" "k3s_admin" {
+  algorithm   = "ECDSA"
+  ecdsa_curve = "P256"
+}
+
+resource "tls_private_key" "k3s_ca" {
+  for_each = {
+    client-ca         = "k3s-client-ca"
+    "etcd/peer-ca"    = "etcd-peer-ca"
+    "etcd/server-ca"  = "etcd-server-ca"
+    request-header-ca = "k3s-request-header-ca"
+    server-ca         = "k3s-server-ca"
+  }
+  algorithm   = "ECDSA"
+  ecdsa_curve = "P256"
+
+  lifecycle {
+    ignore_changes = all
+  }
+}
+
+resource "tls_private_key" "k3s_service_account" {
+  algorithm = "RSA"
+  rsa_bits  = 2048
+
+  lifecycle {
+    ignore_changes = all
+  }
+}
+
 resource "tls_private_key" "machine" {
   count     = nonsensitive(sensitive(local.ssh_private_key_input != null)) ? 0 : 1
   algorithm = "ED25519"
@@ -63,6 +110,47 @@ resource "tls_private_key" "machine" {
   lifecycle {
     ignore_changes = all
   }
+}
+
+resource "tls_self_signed_cert" "k3s_ca" {
+  for_each = {
+    client-ca         = "k3s-client-ca"
+    "etcd/peer-ca"    = "etcd-peer-ca"
+    "etcd/server-ca"  = "etcd-server-ca"
+    request-header-ca = "k3s-request-header-ca"
+    server-ca         = "k3s-server-ca"
+  }
+  allowed_uses          = ["cert_signing", "digital_signature", "key_encipherment"]
+  is_ca_certificate     = true
+  private_key_pem       = tls_private_key.k3s_ca[each.key].private_key_pem
+  set_subject_key_id    = true
+  validity_period_hours = 87600
+
+  lifecycle {
+    ignore_changes = all
+  }
+
+  subject {
+    common_name = "${each.value}@${local.cluster.name}"
+  }
+}
+
+resource "tls_cert_request" "k3s_admin" {
+  private_key_pem = tls_private_key.k3s_admin.private_key_pem
+
+  subject {
+    common_name  = "nico-cluster-admin"
+    organization = "system:masters"
+  }
+}
+
+resource "tls_locally_signed_cert" "k3s_admin" {
+  allowed_uses          = ["digital_signature", "key_encipherment", "client_auth"]
+  ca_cert_pem           = tls_self_signed_cert.k3s_ca["client-ca"].cert_pem
+  ca_private_key_pem    = tls_private_key.k3s_ca["client-ca"].private_key_pem
+  cert_request_pem      = tls_cert_request.k3s_admin.cert_request_pem
+  early_renewal_hours   = 2880
+  validity_period_hours = 8760
 }
 
 resource "random_password" "join_token" {
@@ -75,14 +163,15 @@ resource "random_password" "join_token" {
 }
 
 resource "local_file" "cluster_nix" {
-  content              = templatefile("${local.templates_dir}/cluster.nix.tftpl", { cluster = local.cluster })
+  count                = local.cluster.write_local_tree ? 1 : 0
+  content              = local.cluster_nix
   directory_permission = "0700"
   file_permission      = "0644"
   filename             = "${local.flake_dir}/cluster.nix"
 }
 
 resource "local_file" "flake_lock" {
-  count                = local.flake_lock == null ? 0 : 1
+  count                = local.cluster.write_local_tree && local.flake_lock != null ? 1 : 0
   content              = local.flake_lock == null ? "" : local.flake_lock
   directory_permission = "0700"
   file_permission      = "0644"
@@ -90,6 +179,7 @@ resource "local_file" "flake_lock" {
 }
 
 resource "local_file" "machine_ssh_public_key" {
+  count                = local.cluster.write_local_tree ? 1 : 0
   content              = local.ssh_public_key
   directory_permission = "0700"
   file_permission      = "0644"
@@ -97,7 +187,7 @@ resource "local_file" "machine_ssh_public_key" {
 }
 
 resource "local_file" "static" {
-  for_each             = local.static_flake_files
+  for_each             = local.cluster.write_local_tree ? local.static_flake_files : {}
   content              = each.value
   directory_permission = "0700"
   file_permission      = "0644"
@@ -105,7 +195,7 @@ resource "local_file" "static" {
 }
 
 resource "local_file" "user_modules" {
-  for_each             = local.user_module_files
+  for_each             = local.cluster.write_local_tree ? local.user_module_files : {}
   content              = each.value
   directory_permission = "0700"
   file_permission      = "0644"
@@ -113,6 +203,7 @@ resource "local_file" "user_modules" {
 }
 
 resource "local_sensitive_file" "join_token" {
+  count                = local.cluster.write_local_tree ? 1 : 0
   content              = local.join_token
   directory_permission = "0700"
   file_permission      = "0600"
@@ -120,81 +211,124 @@ resource "local_sensitive_file" "join_token" {
 }
 
 resource "local_sensitive_file" "machine_ssh_private_key" {
+  count                = local.cluster.write_local_tree ? 1 : 0
   content              = local.ssh_private_key
   directory_permission = "0700"
   file_permission      = "0600"
   filename             = "${local.flake_dir}/machine-ssh-private-key"
 }
 
-resource "terraform_data" "init_master" {
-  for_each = local.init_master
+resource "terraform_data" "cluster" {
+  count = local.deploy ? 1 : 0
   input = {
-    host_key              = local.deploy_control_plane[each.key].host_key
-    ready_timeout_seconds = local.cluster.ready_timeout_seconds
-    remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = local.deploy_control_plane[each.key].ssh_host
-    ssh_port              = local.deploy_control_plane[each.key].ssh_port
-    ssh_private_key       = local.ssh_private_key
-    ssh_user              = local.cluster.ssh_user
+    init_node = local.cluster.control_plane[0].name
   }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
-  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock]
 
-  connection {
-    host        = self.input.ssh_host
-    host_key    = self.input.host_key
-    port        = self.input.ssh_port
-    private_key = self.input.ssh_private_key
-    timeout     = "2m"
-    type        = "ssh"
-    user        = self.input.ssh_user
+  lifecycle {
+    ignore_changes = [input]
   }
+}
+
+resource "terraform_data" "control_plane" {
+  for_each = local.deploy_names.joiner
+  input = {
+    cluster_id       = local.cluster_id
+    connect_timeout  = local.cluster.ssh_connect_timeout_seconds
+    drain_timeout    = local.cluster.drain_timeout_seconds
+    gone             = local.deploy_nodes[each.key].gone
+    host_key         = local.deploy_nodes[each.key].host_key
+    lock             = local.deploy_nodes[each.key].role == "worker" ? "" : "${local.cluster_id}.control-plane"
+    node             = each.key
+    peers            = join("\n", [for p in local.deploy_peers : p.line if p.name != each.key])
+    remote_flake_dir = local.cluster.remote_flake_dir
+    role             = local.deploy_nodes[each.key].role
+    script           = local.node_script
+    ssh_host         = local.deploy_nodes[each.key].ssh_host
+    ssh_port         = local.deploy_nodes[each.key].ssh_port
+    ssh_private_key  = local.ssh_private_key
+    ssh_user         = local.cluster.ssh_user
+  }
+  triggers_replace = sha256(jsonencode([local.flake_hash, local.node_settings[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"], { for k, v in local.deploy_nodes[each.key] : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))
+  depends_on       = [terraform_data.input_checks, terraform_data.init_node]
 
   lifecycle {
     create_before_destroy = true
   }
 
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "umask 077",
-      "echo \"nico: ${each.key}: uploading the flake tree to ${self.input.remote_flake_dir}\"",
-      "rm -rf ${self.input.remote_flake_dir}",
-      "mkdir -p -m 0700 ${self.input.remote_flake_dir}",
-      "chmod 0700 ${self.input.remote_flake_dir}",
-    ]
+  provisioner "local-exec" {
+    command     = "eval \"$NICO_SCRIPT\""
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_LOCK = self.input.lock, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    interpreter = ["/bin/sh", "-c"]
   }
 
-  provisioner "file" {
-    destination = self.input.remote_flake_dir
-    source      = "${local.flake_dir}/"
+  provisioner "local-exec" {
+    command     = "eval \"$NICO_SCRIPT\""
+    environment = { NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_LOCK = self.input.lock, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "remove", NICO_DRAIN_TIMEOUT = self.input.drain_timeout }
+    interpreter = ["/bin/sh", "-c"]
+    when        = destroy
+  }
+}
+
+resource "terraform_data" "forget" {
+  for_each = local.gone_names
+  input = {
+    node = each.key
+  }
+  depends_on = [terraform_data.init_node, terraform_data.control_plane]
+
+  provisioner "local-exec" {
+    command = "eval \"$NICO_SCRIPT\""
+    environment = {
+      NICO_ACTION          = "forget"
+      NICO_CONNECT_TIMEOUT = local.cluster.ssh_connect_timeout_seconds
+      NICO_LOCK            = "${local.cluster_id}.control-plane"
+      NICO_NODE            = each.key
+      NICO_PEERS           = join("\n", [for p in local.deploy_peers : p.line if p.name != each.key])
+      NICO_SCRIPT          = local.node_script
+      NICO_SSH_KEY         = nonsensitive(sensitive(local.ssh_private_key))
+      NICO_SSH_USER        = local.cluster.ssh_user
+    }
+    interpreter = ["/bin/sh", "-c"]
+  }
+}
+
+resource "terraform_data" "init_node" {
+  for_each = local.deploy_names.init
+  input = {
+    cluster_id       = local.cluster_id
+    connect_timeout  = local.cluster.ssh_connect_timeout_seconds
+    drain_timeout    = local.cluster.drain_timeout_seconds
+    gone             = local.deploy_nodes[each.key].gone
+    host_key         = local.deploy_nodes[each.key].host_key
+    lock             = local.deploy_nodes[each.key].role == "worker" ? "" : "${local.cluster_id}.control-plane"
+    node             = each.key
+    peers            = join("\n", [for p in local.deploy_peers : p.line if p.name != each.key])
+    remote_flake_dir = local.cluster.remote_flake_dir
+    role             = local.deploy_nodes[each.key].role
+    script           = local.node_script
+    ssh_host         = local.deploy_nodes[each.key].ssh_host
+    ssh_port         = local.deploy_nodes[each.key].ssh_port
+    ssh_private_key  = local.ssh_private_key
+    ssh_user         = local.cluster.ssh_user
+  }
+  triggers_replace = sha256(jsonencode([local.flake_hash, local.node_settings[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"], { for k, v in local.deploy_nodes[each.key] : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))
+  depends_on       = [terraform_data.input_checks]
+
+  lifecycle {
+    create_before_destroy = true
   }
 
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "chmod -R go-rwx ${self.input.remote_flake_dir}",
-      "chmod 0600 ${self.input.remote_flake_dir}/machine-ssh-private-key ${self.input.remote_flake_dir}/join-token",
-      "echo \"nico: ${each.key}: nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}\"",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}",
-      "echo \"nico: ${each.key}: waiting until it is ready\"",
-      "deadline=$(( $(date +%s) + ${self.input.ready_timeout_seconds} ))",
-      "until k3s kubectl get --raw /readyz 2>/dev/null | grep -qx ok; do",
-      "  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo \"nico: ${each.key}: the Kubernetes API did not answer /readyz within ${self.input.ready_timeout_seconds} s; see journalctl -u k3s on the node\" >&2; exit 1; fi",
-      "  sleep 2",
-      "done",
-      "echo \"nico: ${each.key}: ready\"",
-    ]
+  provisioner "local-exec" {
+    command     = "eval \"$NICO_SCRIPT\""
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_LOCK = self.input.lock, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    interpreter = ["/bin/sh", "-c"]
   }
 
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "echo \"nico: ${each.key}: cleaning with #minimal\"",
-      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
-    ]
-    when = destroy
+  provisioner "local-exec" {
+    command     = "eval \"$NICO_SCRIPT\""
+    environment = { NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_LOCK = self.input.lock, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "remove", NICO_DRAIN_TIMEOUT = self.input.drain_timeout }
+    interpreter = ["/bin/sh", "-c"]
+    when        = destroy
   }
 }
 
@@ -232,533 +366,65 @@ resource "terraform_data" "input_checks" {
   }
 }
 
-resource "terraform_data" "joiner_1" {
-  for_each = { for name, n in local.deploy_control_plane : name => name if n.index == 1 }
+resource "terraform_data" "teardown" {
+  count = local.deploy ? 1 : 0
   input = {
-    host_key              = local.deploy_control_plane[each.key].host_key
-    ready_timeout_seconds = local.cluster.ready_timeout_seconds
-    remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = local.deploy_control_plane[each.key].ssh_host
-    ssh_port              = local.deploy_control_plane[each.key].ssh_port
-    ssh_private_key       = local.ssh_private_key
-    ssh_user              = local.cluster.ssh_user
+    cluster_id = local.cluster_id
+    script     = local.node_script
   }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
-  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.init_master]
-
-  connection {
-    host        = self.input.ssh_host
-    host_key    = self.input.host_key
-    port        = self.input.ssh_port
-    private_key = self.input.ssh_private_key
-    timeout     = "2m"
-    type        = "ssh"
-    user        = self.input.ssh_user
-  }
-
-  lifecycle {
-    create_before_destroy = true
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "umask 077",
-      "echo \"nico: ${each.key}: uploading the flake tree to ${self.input.remote_flake_dir}\"",
-      "rm -rf ${self.input.remote_flake_dir}",
-      "mkdir -p -m 0700 ${self.input.remote_flake_dir}",
-      "chmod 0700 ${self.input.remote_flake_dir}",
-    ]
-  }
-
-  provisioner "file" {
-    destination = self.input.remote_flake_dir
-    source      = "${local.flake_dir}/"
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "chmod -R go-rwx ${self.input.remote_flake_dir}",
-      "chmod 0600 ${self.input.remote_flake_dir}/machine-ssh-private-key ${self.input.remote_flake_dir}/join-token",
-      "echo \"nico: ${each.key}: nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}\"",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}",
-      "echo \"nico: ${each.key}: waiting until it is ready\"",
-      "deadline=$(( $(date +%s) + ${self.input.ready_timeout_seconds} ))",
-      "until [ \"$(k3s kubectl get node ${each.key} -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}' 2>/dev/null)\" = True ]; do",
-      "  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo \"nico: ${each.key}: the node did not become a Ready member within ${self.input.ready_timeout_seconds} s; see journalctl -u k3s on the node\" >&2; exit 1; fi",
-      "  sleep 2",
-      "done",
-      "echo \"nico: ${each.key}: ready\"",
-    ]
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "echo \"nico: ${each.key}: cleaning with #minimal\"",
-      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
-    ]
-    when = destroy
-  }
-}
-
-resource "terraform_data" "joiner_2" {
-  for_each = { for name, n in local.deploy_control_plane : name => name if n.index == 2 }
-  input = {
-    host_key              = local.deploy_control_plane[each.key].host_key
-    ready_timeout_seconds = local.cluster.ready_timeout_seconds
-    remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = local.deploy_control_plane[each.key].ssh_host
-    ssh_port              = local.deploy_control_plane[each.key].ssh_port
-    ssh_private_key       = local.ssh_private_key
-    ssh_user              = local.cluster.ssh_user
-  }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
-  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_1]
-
-  connection {
-    host        = self.input.ssh_host
-    host_key    = self.input.host_key
-    port        = self.input.ssh_port
-    private_key = self.input.ssh_private_key
-    timeout     = "2m"
-    type        = "ssh"
-    user        = self.input.ssh_user
-  }
-
-  lifecycle {
-    create_before_destroy = true
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "umask 077",
-      "echo \"nico: ${each.key}: uploading the flake tree to ${self.input.remote_flake_dir}\"",
-      "rm -rf ${self.input.remote_flake_dir}",
-      "mkdir -p -m 0700 ${self.input.remote_flake_dir}",
-      "chmod 0700 ${self.input.remote_flake_dir}",
-    ]
-  }
-
-  provisioner "file" {
-    destination = self.input.remote_flake_dir
-    source      = "${local.flake_dir}/"
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "chmod -R go-rwx ${self.input.remote_flake_dir}",
-      "chmod 0600 ${self.input.remote_flake_dir}/machine-ssh-private-key ${self.input.remote_flake_dir}/join-token",
-      "echo \"nico: ${each.key}: nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}\"",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}",
-      "echo \"nico: ${each.key}: waiting until it is ready\"",
-      "deadline=$(( $(date +%s) + ${self.input.ready_timeout_seconds} ))",
-      "until [ \"$(k3s kubectl get node ${each.key} -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}' 2>/dev/null)\" = True ]; do",
-      "  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo \"nico: ${each.key}: the node did not become a Ready member within ${self.input.ready_timeout_seconds} s; see journalctl -u k3s on the node\" >&2; exit 1; fi",
-      "  sleep 2",
-      "done",
-      "echo \"nico: ${each.key}: ready\"",
-    ]
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "echo \"nico: ${each.key}: cleaning with #minimal\"",
-      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
-    ]
-    when = destroy
-  }
-}
-
-resource "terraform_data" "joiner_3" {
-  for_each = { for name, n in local.deploy_control_plane : name => name if n.index == 3 }
-  input = {
-    host_key              = local.deploy_control_plane[each.key].host_key
-    ready_timeout_seconds = local.cluster.ready_timeout_seconds
-    remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = local.deploy_control_plane[each.key].ssh_host
-    ssh_port              = local.deploy_control_plane[each.key].ssh_port
-    ssh_private_key       = local.ssh_private_key
-    ssh_user              = local.cluster.ssh_user
-  }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
-  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_2]
-
-  connection {
-    host        = self.input.ssh_host
-    host_key    = self.input.host_key
-    port        = self.input.ssh_port
-    private_key = self.input.ssh_private_key
-    timeout     = "2m"
-    type        = "ssh"
-    user        = self.input.ssh_user
-  }
-
-  lifecycle {
-    create_before_destroy = true
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "umask 077",
-      "echo \"nico: ${each.key}: uploading the flake tree to ${self.input.remote_flake_dir}\"",
-      "rm -rf ${self.input.remote_flake_dir}",
-      "mkdir -p -m 0700 ${self.input.remote_flake_dir}",
-      "chmod 0700 ${self.input.remote_flake_dir}",
-    ]
-  }
-
-  provisioner "file" {
-    destination = self.input.remote_flake_dir
-    source      = "${local.flake_dir}/"
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "chmod -R go-rwx ${self.input.remote_flake_dir}",
-      "chmod 0600 ${self.input.remote_flake_dir}/machine-ssh-private-key ${self.input.remote_flake_dir}/join-token",
-      "echo \"nico: ${each.key}: nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}\"",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}",
-      "echo \"nico: ${each.key}: waiting until it is ready\"",
-      "deadline=$(( $(date +%s) + ${self.input.ready_timeout_seconds} ))",
-      "until [ \"$(k3s kubectl get node ${each.key} -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}' 2>/dev/null)\" = True ]; do",
-      "  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo \"nico: ${each.key}: the node did not become a Ready member within ${self.input.ready_timeout_seconds} s; see journalctl -u k3s on the node\" >&2; exit 1; fi",
-      "  sleep 2",
-      "done",
-      "echo \"nico: ${each.key}: ready\"",
-    ]
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "echo \"nico: ${each.key}: cleaning with #minimal\"",
-      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
-    ]
-    when = destroy
-  }
-}
-
-resource "terraform_data" "joiner_4" {
-  for_each = { for name, n in local.deploy_control_plane : name => name if n.index == 4 }
-  input = {
-    host_key              = local.deploy_control_plane[each.key].host_key
-    ready_timeout_seconds = local.cluster.ready_timeout_seconds
-    remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = local.deploy_control_plane[each.key].ssh_host
-    ssh_port              = local.deploy_control_plane[each.key].ssh_port
-    ssh_private_key       = local.ssh_private_key
-    ssh_user              = local.cluster.ssh_user
-  }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
-  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_3]
-
-  connection {
-    host        = self.input.ssh_host
-    host_key    = self.input.host_key
-    port        = self.input.ssh_port
-    private_key = self.input.ssh_private_key
-    timeout     = "2m"
-    type        = "ssh"
-    user        = self.input.ssh_user
-  }
-
-  lifecycle {
-    create_before_destroy = true
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "umask 077",
-      "echo \"nico: ${each.key}: uploading the flake tree to ${self.input.remote_flake_dir}\"",
-      "rm -rf ${self.input.remote_flake_dir}",
-      "mkdir -p -m 0700 ${self.input.remote_flake_dir}",
-      "chmod 0700 ${self.input.remote_flake_dir}",
-    ]
-  }
-
-  provisioner "file" {
-    destination = self.input.remote_flake_dir
-    source      = "${local.flake_dir}/"
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "chmod -R go-rwx ${self.input.remote_flake_dir}",
-      "chmod 0600 ${self.input.remote_flake_dir}/machine-ssh-private-key ${self.input.remote_flake_dir}/join-token",
-      "echo \"nico: ${each.key}: nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}\"",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}",
-      "echo \"nico: ${each.key}: waiting until it is ready\"",
-      "deadline=$(( $(date +%s) + ${self.input.ready_timeout_seconds} ))",
-      "until [ \"$(k3s kubectl get node ${each.key} -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}' 2>/dev/null)\" = True ]; do",
-      "  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo \"nico: ${each.key}: the node did not become a Ready member within ${self.input.ready_timeout_seconds} s; see journalctl -u k3s on the node\" >&2; exit 1; fi",
-      "  sleep 2",
-      "done",
-      "echo \"nico: ${each.key}: ready\"",
-    ]
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "echo \"nico: ${each.key}: cleaning with #minimal\"",
-      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
-    ]
-    when = destroy
-  }
-}
-
-resource "terraform_data" "joiner_5" {
-  for_each = { for name, n in local.deploy_control_plane : name => name if n.index == 5 }
-  input = {
-    host_key              = local.deploy_control_plane[each.key].host_key
-    ready_timeout_seconds = local.cluster.ready_timeout_seconds
-    remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = local.deploy_control_plane[each.key].ssh_host
-    ssh_port              = local.deploy_control_plane[each.key].ssh_port
-    ssh_private_key       = local.ssh_private_key
-    ssh_user              = local.cluster.ssh_user
-  }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
-  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_4]
-
-  connection {
-    host        = self.input.ssh_host
-    host_key    = self.input.host_key
-    port        = self.input.ssh_port
-    private_key = self.input.ssh_private_key
-    timeout     = "2m"
-    type        = "ssh"
-    user        = self.input.ssh_user
-  }
-
-  lifecycle {
-    create_before_destroy = true
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "umask 077",
-      "echo \"nico: ${each.key}: uploading the flake tree to ${self.input.remote_flake_dir}\"",
-      "rm -rf ${self.input.remote_flake_dir}",
-      "mkdir -p -m 0700 ${self.input.remote_flake_dir}",
-      "chmod 0700 ${self.input.remote_flake_dir}",
-    ]
-  }
-
-  provisioner "file" {
-    destination = self.input.remote_flake_dir
-    source      = "${local.flake_dir}/"
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "chmod -R go-rwx ${self.input.remote_flake_dir}",
-      "chmod 0600 ${self.input.remote_flake_dir}/machine-ssh-private-key ${self.input.remote_flake_dir}/join-token",
-      "echo \"nico: ${each.key}: nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}\"",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}",
-      "echo \"nico: ${each.key}: waiting until it is ready\"",
-      "deadline=$(( $(date +%s) + ${self.input.ready_timeout_seconds} ))",
-      "until [ \"$(k3s kubectl get node ${each.key} -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}' 2>/dev/null)\" = True ]; do",
-      "  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo \"nico: ${each.key}: the node did not become a Ready member within ${self.input.ready_timeout_seconds} s; see journalctl -u k3s on the node\" >&2; exit 1; fi",
-      "  sleep 2",
-      "done",
-      "echo \"nico: ${each.key}: ready\"",
-    ]
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "echo \"nico: ${each.key}: cleaning with #minimal\"",
-      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
-    ]
-    when = destroy
-  }
-}
-
-resource "terraform_data" "joiner_6" {
-  for_each = { for name, n in local.deploy_control_plane : name => name if n.index == 6 }
-  input = {
-    host_key              = local.deploy_control_plane[each.key].host_key
-    ready_timeout_seconds = local.cluster.ready_timeout_seconds
-    remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = local.deploy_control_plane[each.key].ssh_host
-    ssh_port              = local.deploy_control_plane[each.key].ssh_port
-    ssh_private_key       = local.ssh_private_key
-    ssh_user              = local.cluster.ssh_user
-  }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.control_plane, node = local.deploy_control_plane[each.key] }]))
-  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.joiner_5]
-
-  connection {
-    host        = self.input.ssh_host
-    host_key    = self.input.host_key
-    port        = self.input.ssh_port
-    private_key = self.input.ssh_private_key
-    timeout     = "2m"
-    type        = "ssh"
-    user        = self.input.ssh_user
-  }
-
-  lifecycle {
-    create_before_destroy = true
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "umask 077",
-      "echo \"nico: ${each.key}: uploading the flake tree to ${self.input.remote_flake_dir}\"",
-      "rm -rf ${self.input.remote_flake_dir}",
-      "mkdir -p -m 0700 ${self.input.remote_flake_dir}",
-      "chmod 0700 ${self.input.remote_flake_dir}",
-    ]
-  }
-
-  provisioner "file" {
-    destination = self.input.remote_flake_dir
-    source      = "${local.flake_dir}/"
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "chmod -R go-rwx ${self.input.remote_flake_dir}",
-      "chmod 0600 ${self.input.remote_flake_dir}/machine-ssh-private-key ${self.input.remote_flake_dir}/join-token",
-      "echo \"nico: ${each.key}: nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}\"",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}",
-      "echo \"nico: ${each.key}: waiting until it is ready\"",
-      "deadline=$(( $(date +%s) + ${self.input.ready_timeout_seconds} ))",
-      "until [ \"$(k3s kubectl get node ${each.key} -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}' 2>/dev/null)\" = True ]; do",
-      "  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo \"nico: ${each.key}: the node did not become a Ready member within ${self.input.ready_timeout_seconds} s; see journalctl -u k3s on the node\" >&2; exit 1; fi",
-      "  sleep 2",
-      "done",
-      "echo \"nico: ${each.key}: ready\"",
-    ]
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "echo \"nico: ${each.key}: cleaning with #minimal\"",
-      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
-    ]
-    when = destroy
-  }
-}
-
-resource "terraform_data" "kubeconfig" {
-  for_each         = local.init_master
-  triggers_replace = terraform_data.init_master[each.key].id
+  depends_on = [terraform_data.init_node, terraform_data.control_plane, terraform_data.worker]
 
   provisioner "local-exec" {
-    command = file("${local.templates_dir}/fetch-kubeconfig.sh")
+    command = "eval \"$NICO_SCRIPT\""
     environment = {
-      HOST_KEY = local.deploy_control_plane[each.key].host_key == null ? "" : local.deploy_control_plane[each.key].host_key
-      KEY_FILE = "${abspath(local.flake_dir)}/machine-ssh-private-key"
-      OUT      = "${abspath(local.output_dir)}/kubeconfig"
-      SSH_HOST = local.deploy_control_plane[each.key].ssh_host
-      SSH_PORT = local.deploy_control_plane[each.key].ssh_port
-      SSH_USER = local.cluster.ssh_user
-      VIP      = local.cluster.vip
+      NICO_ACTION     = "teardown"
+      NICO_CLUSTER_ID = self.input.cluster_id
+      NICO_NODE       = "cluster"
+      NICO_SCRIPT     = self.input.script
     }
     interpreter = ["/bin/sh", "-c"]
+    when        = destroy
   }
 }
 
-resource "terraform_data" "workers" {
-  for_each = local.deploy_worker_names
+resource "terraform_data" "worker" {
+  for_each = local.deploy_names.worker
   input = {
-    host_key              = local.deploy_workers[each.key].host_key
-    ready_timeout_seconds = local.cluster.ready_timeout_seconds
-    remote_flake_dir      = local.cluster.remote_flake_dir
-    ssh_host              = local.deploy_workers[each.key].ssh_host
-    ssh_port              = local.deploy_workers[each.key].ssh_port
-    ssh_private_key       = local.ssh_private_key
-    ssh_user              = local.cluster.ssh_user
+    cluster_id       = local.cluster_id
+    connect_timeout  = local.cluster.ssh_connect_timeout_seconds
+    drain_timeout    = local.cluster.drain_timeout_seconds
+    gone             = local.deploy_nodes[each.key].gone
+    host_key         = local.deploy_nodes[each.key].host_key
+    lock             = local.deploy_nodes[each.key].role == "worker" ? "" : "${local.cluster_id}.control-plane"
+    node             = each.key
+    peers            = join("\n", [for p in local.deploy_peers : p.line if p.name != each.key])
+    remote_flake_dir = local.cluster.remote_flake_dir
+    role             = local.deploy_nodes[each.key].role
+    script           = local.node_script
+    ssh_host         = local.deploy_nodes[each.key].ssh_host
+    ssh_port         = local.deploy_nodes[each.key].ssh_port
+    ssh_private_key  = local.ssh_private_key
+    ssh_user         = local.cluster.ssh_user
   }
-  triggers_replace = sha256(jsonencode([local.flake_hash, { settings = local.node_settings.worker, node = local.deploy_workers[each.key] }]))
-  depends_on       = [local_file.static, local_file.user_modules, local_file.cluster_nix, local_file.machine_ssh_public_key, local_sensitive_file.machine_ssh_private_key, local_sensitive_file.join_token, local_file.flake_lock, terraform_data.init_master, terraform_data.joiner_1, terraform_data.joiner_2, terraform_data.joiner_3, terraform_data.joiner_4, terraform_data.joiner_5, terraform_data.joiner_6]
-
-  connection {
-    host        = self.input.ssh_host
-    host_key    = self.input.host_key
-    port        = self.input.ssh_port
-    private_key = self.input.ssh_private_key
-    timeout     = "2m"
-    type        = "ssh"
-    user        = self.input.ssh_user
-  }
+  triggers_replace = sha256(jsonencode([local.flake_hash, local.node_settings[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"], { for k, v in local.deploy_nodes[each.key] : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))
+  depends_on       = [terraform_data.input_checks, terraform_data.init_node, terraform_data.control_plane]
 
   lifecycle {
     create_before_destroy = true
   }
 
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "umask 077",
-      "echo \"nico: ${each.key}: uploading the flake tree to ${self.input.remote_flake_dir}\"",
-      "rm -rf ${self.input.remote_flake_dir}",
-      "mkdir -p -m 0700 ${self.input.remote_flake_dir}",
-      "chmod 0700 ${self.input.remote_flake_dir}",
-    ]
+  provisioner "local-exec" {
+    command     = "eval \"$NICO_SCRIPT\""
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_LOCK = self.input.lock, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    interpreter = ["/bin/sh", "-c"]
   }
 
-  provisioner "file" {
-    destination = self.input.remote_flake_dir
-    source      = "${local.flake_dir}/"
+  provisioner "local-exec" {
+    command     = "eval \"$NICO_SCRIPT\""
+    environment = { NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_LOCK = self.input.lock, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "remove", NICO_DRAIN_TIMEOUT = self.input.drain_timeout }
+    interpreter = ["/bin/sh", "-c"]
+    when        = destroy
   }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "chmod -R go-rwx ${self.input.remote_flake_dir}",
-      "chmod 0600 ${self.input.remote_flake_dir}/machine-ssh-private-key ${self.input.remote_flake_dir}/join-token",
-      "echo \"nico: ${each.key}: nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}\"",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#${each.key}",
-      "echo \"nico: ${each.key}: waiting until it is ready\"",
-      "deadline=$(( $(date +%s) + ${self.input.ready_timeout_seconds} ))",
-      "until systemctl is-active --quiet k3s; do",
-      "  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo \"nico: ${each.key}: the k3s agent did not become active within ${self.input.ready_timeout_seconds} s; see journalctl -u k3s on the node\" >&2; exit 1; fi",
-      "  sleep 2",
-      "done",
-      "echo \"nico: ${each.key}: ready\"",
-    ]
-  }
-
-  provisioner "remote-exec" {
-    inline = [
-      "set -eu",
-      "echo \"nico: ${each.key}: cleaning with #minimal\"",
-      "printf '%s\\n' ${each.key} > ${self.input.remote_flake_dir}/minimal-node",
-      "nixos-rebuild switch --flake path:${self.input.remote_flake_dir}#minimal",
-    ]
-    when = destroy
-  }
-}
-
-data "local_sensitive_file" "kubeconfig" {
-  for_each   = local.init_master
-  filename   = "${local.output_dir}/kubeconfig"
-  depends_on = [terraform_data.kubeconfig]
 }
 
 data "tls_public_key" "given" {

@@ -13,7 +13,7 @@ variable "agent_extra_flags" {
 }
 
 variable "control_plane" {
-  description = "Control-plane nodes, 1 to 7; the first initialises the cluster and the others join one at a time. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda), `host_key` (pins the node's SSH host key), `labels` (Kubernetes labels, `--node-label`) and `taints` (\"key=value:Effect\", `--node-taint`)."
+  description = "Control-plane nodes, 1 to 7; the first initialises the cluster and the others join one at a time. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda), `host_key` (pins the node's SSH host key), `labels` (Kubernetes labels, `--node-label`), `taints` (\"key=value:Effect\", `--node-taint`) and `gone` (the machine is gone for good: remove it from the cluster without SSH)."
   type = list(object({
     name     = string
     ip       = string
@@ -21,6 +21,7 @@ variable "control_plane" {
     ssh_port = optional(number, 22)
     disk     = optional(string)
     host_key = optional(string)
+    gone     = optional(bool, false)
     labels   = optional(map(string), {})
     taints   = optional(list(string), [])
   }))
@@ -79,6 +80,11 @@ variable "control_plane" {
     condition     = alltrue([for n in var.control_plane : alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))])])
     error_message = "Every control_plane node taint must be \"key=value:Effect\" or \"key:Effect\", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute."
   }
+
+  validation {
+    condition     = length([for n in var.control_plane : n if !n.gone]) >= floor(length(var.control_plane) / 2) + 1
+    error_message = "At most a minority of the control_plane nodes may be marked gone at once: etcd needs a quorum of the others to remove them."
+  }
 }
 
 variable "control_plane_modules" {
@@ -109,6 +115,18 @@ variable "disable_components" {
   validation {
     condition     = alltrue([for c in var.disable_components : contains(["coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"], c)])
     error_message = "Every disable_components entry must be a packaged k3s component: coredns, servicelb, traefik, local-storage, metrics-server, runtimes."
+  }
+}
+
+variable "drain_timeout_seconds" {
+  description = "Seconds draining a node that leaves the cluster may take; after it the node is deleted anyway."
+  type        = number
+  default     = 300
+  nullable    = false
+
+  validation {
+    condition     = var.drain_timeout_seconds >= 1 && var.drain_timeout_seconds <= 86400 && floor(var.drain_timeout_seconds) == var.drain_timeout_seconds
+    error_message = "The drain_timeout_seconds must be a whole number of seconds from 1 to 86400."
   }
 }
 
@@ -249,6 +267,18 @@ variable "server_extra_flags" {
   }
 }
 
+variable "ssh_connect_timeout_seconds" {
+  description = "Seconds one SSH connection to a node may take to be established; an unreachable node fails the apply after this."
+  type        = number
+  default     = 20
+  nullable    = false
+
+  validation {
+    condition     = var.ssh_connect_timeout_seconds >= 1 && var.ssh_connect_timeout_seconds <= 600 && floor(var.ssh_connect_timeout_seconds) == var.ssh_connect_timeout_seconds
+    error_message = "The ssh_connect_timeout_seconds must be a whole number of seconds from 1 to 600."
+  }
+}
+
 variable "ssh_private_key" {
   description = "Existing ED25519 private key (OpenSSH or PEM, no passphrase) to use as the machine key, e.g. `file(\"machine-key\")`. Null generates one."
   type        = string
@@ -304,7 +334,7 @@ variable "worker_modules" {
 }
 
 variable "workers" {
-  description = "Worker (agent) nodes; they join in parallel after the control plane. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda), `host_key` (pins the node's SSH host key), `labels` (Kubernetes labels, `--node-label`) and `taints` (\"key=value:Effect\", `--node-taint`)."
+  description = "Worker (agent) nodes; they join in parallel after the control plane. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda), `host_key` (pins the node's SSH host key), `labels` (Kubernetes labels, `--node-label`), `taints` (\"key=value:Effect\", `--node-taint`) and `gone` (the machine is gone for good: remove it from the cluster without SSH)."
   type = list(object({
     name     = string
     ip       = string
@@ -312,6 +342,7 @@ variable "workers" {
     ssh_port = optional(number, 22)
     disk     = optional(string)
     host_key = optional(string)
+    gone     = optional(bool, false)
     labels   = optional(map(string), {})
     taints   = optional(list(string), [])
   }))
@@ -367,4 +398,11 @@ variable "workers" {
     condition     = alltrue([for n in var.workers : alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))])])
     error_message = "Every workers node taint must be \"key=value:Effect\" or \"key:Effect\", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute."
   }
+}
+
+variable "write_local_tree" {
+  description = "Write the flake tree and its secrets to `<output_dir>/nix`. Turn it off on ephemeral runners (HCP Terraform, CI): deployment does not need it, and a fresh runner then plans no change."
+  type        = bool
+  default     = true
+  nullable    = false
 }
