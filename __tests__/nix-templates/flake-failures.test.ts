@@ -92,7 +92,7 @@ describe('given hostile text in every field a user writes into cluster.nix', () 
       expect(c.serverExtraFlags).toEqual(canonical.server_extra_flags);
       expect(c.agentExtraFlags).toEqual(hostile);
       expect(c.disableComponents).toEqual(hostile);
-      expect(Object.keys(c).sort()).toEqual(['agentExtraFlags', 'controlPlane', 'disableComponents', 'gateway', 'interface', 'name', 'nameservers', 'prefixLength', 'serverExtraFlags', 'vip', 'vrrpRouterId', 'workers']);
+      expect(Object.keys(c).sort()).toEqual(['agentExtraFlags', 'controlPlane', 'disableComponents', 'gateway', 'initNode', 'interface', 'name', 'nameservers', 'prefixLength', 'serverExtraFlags', 'vip', 'vrrpRouterId', 'workers']);
     } finally {
       fs.rmSync(path.dirname(file), { recursive: true, force: true });
     }

@@ -130,7 +130,8 @@ export function writeTree(spec: TreeSpec): Tree {
 
 /**
  * cluster.nix for a description, rendered by the real template with Terraform's own templatefile
- * (terraform console, no providers) from canonicalCluster, as the app's graph renders it.
+ * (terraform console, no providers) from canonicalCluster, as the app's graph renders it; the init
+ * node is the first control-plane node, as when a cluster is created.
  * `cluster` replaces the canonical form, to feed the template values validation would refuse.
  */
 export function renderClusterNix(d: ClusterDescription | { canonical: object }): string {
@@ -138,7 +139,7 @@ export function renderClusterNix(d: ClusterDescription | { canonical: object }):
   try {
     const canonical = 'canonical' in d ? d.canonical : canonicalCluster(d);
     fs.writeFileSync(path.join(work, 'cluster.json'), JSON.stringify(canonical));
-    const expr = `base64encode(templatefile(${JSON.stringify(path.join(TEMPLATES_DIR, 'cluster.nix.tftpl'))}, { cluster = jsondecode(file("cluster.json")) }))\n`;
+    const expr = `base64encode(templatefile(${JSON.stringify(path.join(TEMPLATES_DIR, 'cluster.nix.tftpl'))}, { cluster = jsondecode(file("cluster.json")), init_node = try(jsondecode(file("cluster.json")).control_plane[0].name, "") }))\n`;
     const r = spawnSync(process.env.TERRAFORM_BINARY_NAME ?? 'terraform', ['console'], {
       cwd: work,
       input: expr,
