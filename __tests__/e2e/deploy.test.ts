@@ -3,7 +3,8 @@ import * as path from 'path';
 import { ClusterDescription, NodeDescription } from '../../constructs';
 import { writeModuleRoot } from '../helpers/module-root';
 import { synthApp, tempDir, TERRAFORM, terraformEnv } from '../helpers/terraform';
-import { Call, generateKeyPair, KeyPair, TestLab } from './harness';
+import { flakeEval, SUPPORTED_RELEASES } from '../helpers/nixos-eval';
+import { Call, generateKeyPair, KeyPair, run, TestLab } from './harness';
 
 jest.setTimeout(20 * 60 * 1000);
 
@@ -130,6 +131,25 @@ describe('a 3-master, 4-worker cluster deployed over SSH', () => {
     for (const w of workers) for (const j of [init, ...joiners]) expect(j.end).toBeLessThanOrEqual(w.start);
   });
 
+  test("given a node's deployed flake directory, when Nix evaluates it as the node would, then no secret byte reaches the Nix store", async () => {
+    // The node's tree as it is on the node; its lock names the stand-in inputs only, so it is left out.
+    const tar = await lab.node('cp-02').shell(`tar -C ${FLAKE_DIR} --exclude=./flake.lock -cf - . | base64 -w0`);
+    const tree = fs.mkdtempSync(path.join(work, 'node-tree-'));
+    fs.writeFileSync(`${tree}.tar`, Buffer.from(tar.stdout, 'base64'));
+    await run('tar', ['-C', tree, '-xf', `${tree}.tar`], { check: true });
+    const before = new Set(fs.readdirSync('/nix/store'));
+    const toplevel = flakeEval(tree, 'nixosConfigurations.cp-02.config.system.build.toplevel', { release: SUPPORTED_RELEASES[SUPPORTED_RELEASES.length - 2] });
+    expect(toplevel).toBe('nixos-system-stand-in');
+    const added = fs.readdirSync('/nix/store').filter((p) => !before.has(p)).map((p) => path.join('/nix/store', p));
+    expect(added.length).toBeGreaterThan(0); // the flake's source was copied into the store
+    const token = (await lab.node('cp-02').readFile('/var/lib/nico/secrets/join-token'))!;
+    const keyBody = fs.readFileSync(key.privateKeyFile, 'utf8').split('\n').filter((l) => l && !l.startsWith('-----'))[1];
+    for (const secret of [token.split('::server:')[1], keyBody, 'PRIVATE KEY']) {
+      const found = await run('grep', ['-rlF', '--', secret, ...added]);
+      expect(found.stdout).toBe('');
+    }
+  });
+
   test('then the cluster CAs reached every control-plane node before its switch, and no worker', () => {
     const caFiles = ['tls/server-ca.crt', 'tls/server-ca.key', 'tls/client-ca.crt', 'tls/request-header-ca.key', 'tls/etcd/peer-ca.key', 'tls/etcd/server-ca.crt', 'tls/service.key'];
     for (const c of switches(calls)) {
@@ -189,6 +209,7 @@ describe('a 3-master, 4-worker cluster deployed over SSH', () => {
     const tree = path.join(work, 'e2e', 'out', 'nix');
     expect(fs.existsSync(tree) ? fs.readdirSync(tree, { recursive: true }).filter((f) => fs.statSync(path.join(tree, String(f))).isFile()) : []).toEqual([]);
     fs.rmSync(path.join(work, 'e2e', 'cdktf.out'), { recursive: true, force: true });
+    await tf(remote, 'init', '-input=false');
     expect((await tf(remote, 'plan', '-input=false', '-detailed-exitcode')).code).toBe(0);
     expect(lab.calls()).toEqual([]);
     expect((await apply(cluster())).code).toBe(0); // and back: the local tree is written again
