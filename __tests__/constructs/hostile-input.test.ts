@@ -35,7 +35,7 @@ describe('NicoCluster given template sequences in values', () => {
     const lock = path.join(dir, 'flake.lock');
     fs.writeFileSync(lock, '{"nodes":{"root":{}},"root":"root","version":7}');
     const config = synth({ ...VALID, sshPrivateKeyFile: key, flakeLockFile: lock });
-    const escaped = (p: string) => p.replace('${x}', '$${x}').replace('%{y}', '%%{y}');
+    const escaped = (p: string) => p.split('${x}').join('$${x}').split('%{y}').join('%%{y}');
     expect(config.locals.ssh_private_key_file).toBe(escaped(key));
     expect(config.locals.flake_lock_file).toBe(escaped(lock));
     expect(config.locals.ssh_private_key_input).toBe('${sensitive(file(local.ssh_private_key_file))}');
