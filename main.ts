@@ -86,6 +86,28 @@ function structureProblem(data: unknown): string | undefined {
   return walk(data, []);
 }
 
+/**
+ * The output directory receives the flake tree and, with the local backend, the state: both hold the
+ * machine key and the join token. It is made 0700 and the state files are created empty and 0600
+ * before Terraform runs: Terraform creates them with mode 0666 minus the caller's umask (0644 under
+ * the usual 022) but keeps the mode of files that exist (it rewrites them in place), and reads an
+ * empty state file as no state.
+ */
+export function prepareOutputDir(outDir: string, statePath?: string): void {
+  fs.mkdirSync(outDir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(outDir, 0o700);
+  if (statePath === undefined) return;
+  fs.mkdirSync(path.dirname(statePath), { recursive: true, mode: 0o700 });
+  for (const file of [statePath, `${statePath}.backup`]) {
+    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      fs.fchmodSync(fd, 0o600);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
 export interface MainEnv {
   readonly NICO_CLUSTER_FILE?: string;
   readonly NICO_OUT_DIR?: string;
@@ -111,6 +133,7 @@ export function synthesize(env: MainEnv): { stackName: string; outDir: string } 
   const backend: BackendConfig = loaded.backend?.type === 'cloud' ? loaded.backend : { type: 'local', path: path.join(outDir, 'terraform.tfstate') };
   new NicoClusterStack(app, description.name, { description, outputDir, backend });
   app.synth();
+  prepareOutputDir(outDir, backend.type === 'local' ? backend.path : undefined);
   return { stackName: description.name, outDir };
 }
 
