@@ -112,15 +112,16 @@ function nodeRules(list: NodeList): ClusterRule[] {
     return { variables: [l], condition: r.condition, errorMessage: `${message} Wrong: ${r.offenders}.`, check };
   };
   const known = `[${HCL_NODE_ATTRIBUTES.map((a) => `"${a}"`).join(', ')}]`;
-  const wellShaped = `can(keys(n)) && length(setsubtract(keys(n), ${known})) == 0 && try(n.name, null) != null && try(n.ip, null) != null`;
+  // HCL's && does not short-circuit: the whole test sits in try, for null and non-object entries.
+  const wellShaped = `try(can(keys(n)) && length(setsubtract(keys(n), ${known})) == 0 && n.name != null && n.ip != null, false)`;
   const unknownAttributes = `try(length(setsubtract(keys(n), ${known})) > 0 ? " (unknown: \${join(", ", setsubtract(keys(n), ${known}))})" : "", "")`;
   return [
     {
       variables: [l],
-      condition: `try(can(concat(${v}, [])) && alltrue([for n in ${v} : ${wellShaped}]), false)`,
+      condition: `try(alltrue([for n in concat(${v}, []) : ${wellShaped}]), false)`,
       errorMessage:
         `The ${l} list must hold node objects, each with name and ip and no attributes other than ${HCL_NODE_ATTRIBUTES.join(', ')}. ` +
-        `Wrong: \${try(join(", ", [for i, n in ${v} : "${l}[\${i}]\${${unknownAttributes}}" if !(${wellShaped})]), "${l} is not a list")}.`,
+        `Wrong: \${try(join(", ", [for i, n in concat(${v}, []) : "${l}[\${i}]\${${unknownAttributes}}" if !${wellShaped}]), "${l} is not a list")}.`,
       // The TypeScript side has the schema (zod) for shapes.
       check: () => [],
     },
@@ -150,7 +151,8 @@ function nodeRules(list: NodeList): ClusterRule[] {
     ),
     rule(
       'ssh_port',
-      (x) => `${x} >= 1 && ${x} <= 65535 && floor(${x}) == ${x}`,
+      // tonumber: the module's lists are `any`, and "22" was accepted when they were typed.
+      (x) => `tonumber(${x}) >= 1 && tonumber(${x}) <= 65535 && floor(tonumber(${x})) == tonumber(${x})`,
       `Every ${l} node ssh_port must be a whole number from 1 to 65535.`,
       (d) => each(nodesOf(d, list), 'sshPort', (x) => isIntBetween(x, 1, 65535), 'must be a whole number from 1 to 65535'),
     ),

@@ -49,7 +49,7 @@ export class NicoCluster extends Construct {
       : new VariableClusterInputs(this, 'inputs');
 
     new ClusterSecrets(this, 'secrets');
-    const tree = new FlakeTree(this, 'flake-tree', { staticFlakeFiles: this.inputs.staticFlakeFiles });
+    const tree = new FlakeTree(this, 'flake-tree', { staticFlakeFiles: this.inputs.staticFlakeFiles, dependsOn: this.inputs.checks });
     new ClusterDeployment(this, 'deployment', { flakeFiles: tree.files });
 
     const outputs: Record<string, { value: string; description: string; sensitive?: boolean }> = {
