@@ -122,3 +122,15 @@ describe('validation of dangerous values', () => {
     expect(problemsOf(d)).toEqual([expect.stringMatching(/^workers\[0\]\.sshHost: .*controlPlane\[0\]/)]);
   });
 });
+
+describe('the node attributes the HCL module accepts', () => {
+  test('then they are the documented node type and the fields of a node description, so a new field cannot be forgotten in the shape rule', () => {
+    const { HCL_NODE_ATTRIBUTES } = jest.requireActual('../../constructs/cluster-rules');
+    const { NODE_TYPE } = jest.requireActual('../../constructs/variable-cluster-inputs');
+    const { clusterDescriptionSchema } = jest.requireActual('../../constructs/validate-cluster-description');
+    const documented = [...(NODE_TYPE as string).matchAll(/^\s*(\w+)\s*=/gm)].map((m) => m[1]);
+    const described = Object.keys(clusterDescriptionSchema.shape.controlPlane.element.shape).map((k) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
+    expect([...HCL_NODE_ATTRIBUTES].sort()).toEqual(documented.sort());
+    expect([...HCL_NODE_ATTRIBUTES].sort()).toEqual(described.sort());
+  });
+});
