@@ -38,3 +38,29 @@ describe('hostile host key comments through main.ts and real terraform (property
     expect(evaluated).toEqual(nfc(canonicalCluster(d)));
   });
 });
+
+describe('the app given paths with quotes and template sequences', () => {
+  const work = tempDir('tf-hostile-paths');
+  afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  test('when applied, then Terraform reads the key and lock files and writes state and tree where the paths say', () => {
+    const dir = path.join(work, 'in ${path.cwd} %{ if true }x%{ endif } "q\'');
+    fs.mkdirSync(dir);
+    const key = path.join(dir, 'machine-key');
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', key]);
+    const lock = path.join(dir, 'flake.lock');
+    fs.writeFileSync(lock, '{"nodes":{"root":{}},"root":"root","version":7}');
+    const file = path.join(work, 'cluster.yaml');
+    fs.writeFileSync(file, JSON.stringify({ name: 'paths', vip: '10.40.0.10', gateway: '10.40.0.1', controlPlane: [{ name: 'a', ip: '10.40.0.11' }], sshPrivateKeyFile: key, flakeLockFile: lock }));
+    const out = path.join(work, 'out ${path.root} %{x}');
+    const env = { NICO_CLUSTER_FILE: file, NICO_OUT_DIR: out, CDKTF_OUTDIR: path.join(work, 'cdktf.out') };
+    const { synthesize } = jest.requireActual('../../main');
+    synthesize(env);
+    const stackDir = path.join(env.CDKTF_OUTDIR, 'stacks', 'paths');
+    terraform(stackDir, ['init', '-input=false']);
+    terraform(stackDir, ['apply', '-input=false', '-auto-approve']);
+    expect(fs.readFileSync(path.join(out, 'nix', 'machine-ssh-private-key'), 'utf8')).toBe(fs.readFileSync(key, 'utf8'));
+    expect(fs.readFileSync(path.join(out, 'nix', 'flake.lock'), 'utf8')).toBe(fs.readFileSync(lock, 'utf8'));
+    expect(fs.readFileSync(path.join(out, 'terraform.tfstate'), 'utf8')).toContain('random_password');
+  });
+});
