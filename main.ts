@@ -10,6 +10,7 @@ import { App } from 'cdktf';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { BackendConfig, EXAMPLE_CLUSTER, formatProblem, NicoClusterStack, Problem, schemaProblems, validateClusterDescription } from './constructs';
+import { InputFileError, readInputFile } from './constructs/read-input-file';
 
 const backendSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('local') }).strict(),
@@ -33,12 +34,23 @@ export class ClusterFileError extends Error {
 
 /** Reads and validates a cluster file; throws ClusterFileError listing every problem. */
 export function loadClusterFile(file: string): LoadedClusterFile & { warnings: readonly string[] } {
+  let text: string;
+  try {
+    text = readInputFile(file);
+  } catch (e) {
+    throw new ClusterFileError(file, [{ field: '', rule: e instanceof InputFileError ? e.rule : 'must be a readable file', value: undefined }]);
+  }
   let data: unknown;
   try {
-    data = parseYaml(fs.readFileSync(file, 'utf8')); // YAML 1.2 reads JSON as well
+    // YAML 1.2 reads JSON as well. maxAliasCount stops alias bombs; cycles are found below.
+    data = parseYaml(text, { maxAliasCount: 100 });
   } catch (e) {
-    throw new ClusterFileError(file, [{ field: '', rule: `must be a readable YAML or JSON file: ${(e as Error).message.split('\n')[0]}`, value: file }]);
+    // Only the first line of yaml's message, cut: the following lines quote the file.
+    const reason = (e as Error).message.split('\n')[0].slice(0, 120);
+    throw new ClusterFileError(file, [{ field: '', rule: `must be a readable YAML or JSON file: ${reason}`, value: undefined }]);
   }
+  const shapeProblem = structureProblem(data);
+  if (shapeProblem) throw new ClusterFileError(file, [{ field: '', rule: shapeProblem, value: undefined }]);
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new ClusterFileError(file, [{ field: '', rule: 'must hold a mapping with name, vip and controlPlane', value: data }]);
   }
@@ -54,6 +66,46 @@ export function loadClusterFile(file: string): LoadedClusterFile & { warnings: r
   problems.push(...validation.problems);
   if (problems.length > 0) throw new ClusterFileError(file, problems);
   return { description, backend: parsedBackend, warnings: validation.warnings };
+}
+
+/** Deeper than any cluster description nests (the node lists are at depth 2). */
+const MAX_DEPTH = 16;
+
+/** A YAML alias can make a value contain itself; every reader after this one would loop or crash. */
+function structureProblem(data: unknown): string | undefined {
+  const walk = (v: unknown, ancestors: readonly unknown[]): string | undefined => {
+    if (v === null || typeof v !== 'object') return undefined;
+    if (ancestors.includes(v)) return 'must not hold a value that contains itself (a circular YAML alias)';
+    if (ancestors.length >= MAX_DEPTH) return `must not nest deeper than ${MAX_DEPTH} levels`;
+    for (const child of Object.values(v)) {
+      const problem = walk(child, [...ancestors, v]);
+      if (problem) return problem;
+    }
+    return undefined;
+  };
+  return walk(data, []);
+}
+
+/**
+ * The output directory receives the flake tree and, with the local backend, the state: both hold the
+ * machine key and the join token. It is made 0700 and the state files are created empty and 0600
+ * before Terraform runs: Terraform creates them with mode 0666 minus the caller's umask (0644 under
+ * the usual 022) but keeps the mode of files that exist (it rewrites them in place), and reads an
+ * empty state file as no state.
+ */
+export function prepareOutputDir(outDir: string, statePath?: string): void {
+  fs.mkdirSync(outDir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(outDir, 0o700);
+  if (statePath === undefined) return;
+  fs.mkdirSync(path.dirname(statePath), { recursive: true, mode: 0o700 });
+  for (const file of [statePath, `${statePath}.backup`]) {
+    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      fs.fchmodSync(fd, 0o600);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
 }
 
 export interface MainEnv {
@@ -81,6 +133,7 @@ export function synthesize(env: MainEnv): { stackName: string; outDir: string } 
   const backend: BackendConfig = loaded.backend?.type === 'cloud' ? loaded.backend : { type: 'local', path: path.join(outDir, 'terraform.tfstate') };
   new NicoClusterStack(app, description.name, { description, outputDir, backend });
   app.synth();
+  prepareOutputDir(outDir, backend.type === 'local' ? backend.path : undefined);
   return { stackName: description.name, outDir };
 }
 

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { spawnSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import { stringify as toYaml } from 'yaml';
 import { ClusterFileError, loadClusterFile, synthesize } from '../main';
 import { INVALID_CASES, invalid, VALID } from './fixtures/invalid-descriptions';
@@ -86,5 +86,103 @@ describe('main.ts given a good cluster file', () => {
     synthesize(env);
     const stackDir = path.join(env.CDKTF_OUTDIR, 'stacks', VALID.name);
     expect(path.resolve(stackDir, stackJson(env, VALID.name).locals.output_dir)).toBe(path.resolve(env.NICO_OUT_DIR));
+  });
+});
+
+describe('main.ts reading a hostile cluster file', () => {
+  /** Loads the file and returns the error it throws, with how long it took. */
+  function refusal(file: string): { error: Error; ms: number } {
+    const start = Date.now();
+    try {
+      loadClusterFile(file);
+    } catch (e) {
+      return { error: e as Error, ms: Date.now() - start };
+    }
+    throw new Error(`${file} was accepted`);
+  }
+
+  test.each([
+    ['a FIFO', () => { const f = path.join(tmp, 'fifo'); execFileSync('mkfifo', [f]); return f; }],
+    ['/dev/zero', () => '/dev/zero'],
+    ['a directory', () => tmp],
+    ['a symlink to /dev/zero', () => { const f = path.join(tmp, 'link'); fs.symlinkSync('/dev/zero', f); return f; }],
+  ])('given %s, then it is refused at once as not a regular file', (_t, make) => {
+    const { error, ms } = refusal(make());
+    expect(error).toBeInstanceOf(ClusterFileError);
+    expect(error.message).toMatch(/must be a regular file/);
+    expect(ms).toBeLessThan(2000);
+  });
+
+  test('given a file larger than 1 MiB, then it is refused without being parsed', () => {
+    const file = writeClusterFile(`name: x\n#${'a'.repeat(1024 * 1024)}\n`);
+    expect(refusal(file).error.message).toMatch(/at most 1 MiB/);
+  });
+
+  test.each([
+    ['a self-referencing alias', 'name: x\nvip: 192.168.1.100\ncontrolPlane: &a [*a]\n'],
+    ['a mapping that contains itself', '&m\nname: x\nvip: 192.168.1.100\ncontrolPlane: []\nworkers: [*m]\n'],
+    ['an alias bomb', 'a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n'],
+  ])('given %s, then it is refused with a clear problem, not a crash', (_t, text) => {
+    const { error, ms } = refusal(writeClusterFile(text));
+    expect(error).toBeInstanceOf(ClusterFileError);
+    expect(error.message).toMatch(/alias/);
+    expect(ms).toBeLessThan(2000);
+  });
+
+  test('given a private key as the cluster file, then no line of the key is printed', () => {
+    const key = path.join(tmp, 'id');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', key]);
+    const { error } = refusal(key);
+    const secretLines = fs.readFileSync(key, 'utf8').split('\n').filter((l) => l && !l.startsWith('-----'));
+    for (const line of secretLines) expect(error.message).not.toContain(line.slice(0, 12));
+  });
+
+  test('given a symlink to a shadow-like file, then its hashes are not printed', () => {
+    const shadow = path.join(tmp, 'shadow');
+    const hash = '$6$saltsaltsalt$' + 'h'.repeat(86);
+    fs.writeFileSync(shadow, `root:${hash}:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n`, { mode: 0o600 });
+    const link = path.join(tmp, 'cluster.yaml');
+    fs.symlinkSync(shadow, link);
+    expect(refusal(link).error.message).not.toContain('$6$salt');
+  });
+
+  test('given a field holding a long secret, then at most a short cut excerpt of it is printed', () => {
+    const secret = 'S3CRET'.repeat(500);
+    const { error } = refusal(writeClusterFile({ ...VALID, name: secret, interface: secret, surprise: secret }));
+    expect(error.message).toMatch(/- name: /);
+    expect(error.message).toMatch(/- interface: /);
+    const longestRun = Math.max(...(error.message.match(/(S3CRET)+/g) ?? ['']).map((s) => s.length));
+    expect(longestRun).toBeLessThanOrEqual(48);
+    expect(error.message.length).toBeLessThan(2000);
+  });
+
+  test.each([
+    ['sshPrivateKeyFile', 'a FIFO'],
+    ['flakeLockFile', 'a FIFO'],
+    ['sshPrivateKeyFile', '/dev/zero'],
+    ['flakeLockFile', '/dev/zero'],
+  ])('given %s naming %s, then it is refused at once, naming the field', (field, kind) => {
+    let file = '/dev/zero';
+    if (kind === 'a FIFO') {
+      file = path.join(tmp, `fifo-${field}`);
+      execFileSync('mkfifo', [file]);
+    }
+    const { error, ms } = refusal(writeClusterFile({ ...VALID, [field]: file }));
+    expect(error.message).toMatch(new RegExp(`- ${field}: must be a regular file`));
+    expect(ms).toBeLessThan(2000);
+  });
+
+  test('given a flakeLockFile that is not JSON but a secret, then its content is not printed', () => {
+    const lock = path.join(tmp, 'flake.lock');
+    fs.writeFileSync(lock, 'TOPSECRETVALUE-not-json');
+    const { error } = refusal(writeClusterFile({ ...VALID, flakeLockFile: lock }));
+    expect(error.message).toMatch(/- flakeLockFile: must be a readable flake\.lock/);
+    expect(error.message).not.toContain('TOPSECRET');
+  });
+
+  test('given a flakeLockFile larger than 1 MiB, then it is refused', () => {
+    const lock = path.join(tmp, 'flake.lock');
+    fs.writeFileSync(lock, JSON.stringify({ pad: 'x'.repeat(1024 * 1024) }));
+    expect(refusal(writeClusterFile({ ...VALID, flakeLockFile: lock })).error.message).toMatch(/- flakeLockFile: .*at most 1 MiB/);
   });
 });

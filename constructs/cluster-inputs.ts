@@ -20,6 +20,11 @@ import * as path from 'path';
 export interface IClusterInputs {
   /** Relative paths of the files in nix-templates/, copied verbatim into every tree. */
   readonly staticFlakeFiles: readonly string[];
+  /**
+   * Resource addresses that check the inputs; nothing may be written or deployed before they pass.
+   * @default - none: the inputs were validated before synthesis
+   */
+  readonly checks?: readonly string[];
 }
 
 /** Names of the input locals, for `overrideLogicalId` and for references. */

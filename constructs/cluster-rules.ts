@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ipaddr from 'ipaddr.js';
-import { ClusterDescription, CLUSTER_DEFAULTS, K3S_COMPONENTS, MAX_CONTROL_PLANE_NODES, NodeDescription } from './cluster-description';
+import { ClusterDescription, CLUSTER_DEFAULTS, K3S_COMPONENTS, MAX_CONTROL_PLANE_NODES, NODE_DEFAULTS, NodeDescription } from './cluster-description';
 
 /**
  * The rules a cluster description must follow, each written once: a check on known values (the
@@ -34,10 +34,12 @@ const IPV4_OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
 /** Dotted quad without leading zeros: the HCL side of ipaddr.IPv4.isValidFourPartDecimal. */
 const IPV4 = `^(${IPV4_OCTET}\\.){3}${IPV4_OCTET}$`;
 const INTERFACE_NAME = '^[A-Za-z0-9_.-]{1,15}$';
-// Values below are written into Nix strings and shell commands: no quotes, backslashes, `$` or braces.
-const FLAKE_REF = '^[A-Za-z][A-Za-z0-9+.-]*:[^\\s"\'\\\\${}`]+$';
+// Values below are written into Nix strings and shell commands: no quotes, backslashes, `$`, braces
+// or control characters.
+const FLAKE_REF = '^[A-Za-z][A-Za-z0-9+.-]*:[^ "\'\\\\${}`\\x00-\\x1f\\x7f]+$';
 const ABSOLUTE_PATH = '^/[A-Za-z0-9._/+:-]+$';
-const SSH_HOST = '^[A-Za-z0-9._:-]+$';
+// Not starting with "-" or ".": ssh would read "-o..." as an option. At most 253 characters (DNS).
+const SSH_HOST = '^[A-Za-z0-9_:][A-Za-z0-9._:-]{0,252}$';
 const UNIX_USER = '^[a-z_][a-z0-9_-]{0,31}$';
 // A nixpkgs reference naming NixOS 24.05 or older (nixos-24.05, release-23.11, nixpkgs-24.05-darwin, ...):
 // disko and the flake need the lib of 24.11 or newer.
@@ -58,7 +60,19 @@ const KUBELET_ALLOWED_LABELS = [
 const K3S_FLAG = '^--[^\\r\\n]+$';
 // Names the copied module gets in the tree (extra-modules/<set>/<nn>-<name>).
 const MODULE_NAME = '^[A-Za-z0-9._+-]+$';
-const HOST_KEY = '^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\n]*)?$';
+// The comment may hold any printable text (it reaches Terraform as a literal), but no control
+// character: a newline would add a line to the known_hosts file built from it.
+const HOST_KEY = '^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\x00-\\x1f\\x7f]*)?$';
+
+/** One path component other than "." and "..". */
+const PATH_COMPONENT = '([A-Za-z0-9_+:-][A-Za-z0-9._+:-]*|\\.[A-Za-z0-9_+:-][A-Za-z0-9._+:-]*|\\.\\.[A-Za-z0-9._+:-]+)';
+/** An absolute directory of two or more components, none of them "." or "..", no empty ones. */
+const DEDICATED_DIR = `^(/${PATH_COMPONENT}){2,}$`;
+/** Trees of the operating system, and directories whose removal breaks a node or its access. */
+const SYSTEM_TREES = ['nix', 'usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32', 'boot', 'dev', 'proc', 'sys', 'run', 'tmp', 'var/tmp', 'var/run', 'var/lock', 'etc/ssh', 'etc/nixos', 'etc/nix', 'etc/static', 'etc/ssl', 'etc/pam\\.d', 'etc/systemd', 'etc/rancher', 'var/lib/rancher', 'var/lib/nixos', 'var/lib/systemd'];
+const SYSTEM_DIRS = ['var/lib', 'var/log', 'var/cache', 'var/db', 'var/empty', 'var/spool', 'var/mail', 'home/[^/]+', 'root/\\.[^/]+'];
+const SYSTEM_DIR = `^/((${SYSTEM_TREES.join('|')})(/.*)?|(${SYSTEM_DIRS.join('|')}))$`;
+const SYSTEM_DIR_TEXT = '/nix, /usr, /boot, /etc/ssh, /var/lib, a home directory and the like';
 
 const matches = (pattern: string, value: unknown): boolean => typeof value === 'string' && new RegExp(pattern).test(value);
 export const isIPv4 = (value: unknown): value is string => typeof value === 'string' && ipaddr.IPv4.isValidFourPartDecimal(value);
@@ -91,89 +105,162 @@ function field<K extends keyof ClusterDescription>(d: ClusterDescription, key: K
   return d[key] !== undefined && !ok(d[key]) ? [{ field: key, rule, value: d[key] }] : [];
 }
 
+/** The attributes a node object may have in the HCL module (snake_case). */
+export const HCL_NODE_ATTRIBUTES = ['name', 'ip', 'ssh_host', 'ssh_port', 'disk', 'host_key', 'labels', 'taints', 'gone'] as const;
+
+/**
+ * The HCL module takes node lists as `any`, so that a misspelt attribute is an error instead of being
+ * dropped by type conversion. Its rules therefore read every attribute through `try`: a rule on one
+ * attribute looks only at nodes that have it, and the shape rule alone reports missing, unknown or
+ * non-object entries, so one bad node gives one message. Each message names the offending entries.
+ */
+function hclFieldRule(list: NodeList, attribute: string, ok: (x: string) => string) {
+  const l = HCL_LIST[list];
+  const has = `try(n.${attribute}, null) != null`;
+  const good = `try(${ok(`n.${attribute}`)}, false)`;
+  return {
+    condition: `try(alltrue([for n in var.${l} : ${good} if ${has}]), true)`,
+    offenders: `\${try(join(", ", [for i, n in var.${l} : "${l}[\${i}]" if ${has} && !${good}]), "${l}")}`,
+  };
+}
+
 /** Rules on the nodes of one list; the same rules apply to control-plane nodes and workers. */
 function nodeRules(list: NodeList): ClusterRule[] {
-  const v = `var.${HCL_LIST[list]}`;
-  const label = list === 'controlPlane' ? 'control_plane' : 'workers';
-  const forAll = (cond: string) => `alltrue([for n in ${v} : ${cond}])`;
+  const l = HCL_LIST[list];
+  const v = `var.${l}`;
+  const rule = (attribute: string, ok: (x: string) => string, message: string, check: ClusterRule['check']): ClusterRule => {
+    const r = hclFieldRule(list, attribute, ok);
+    return { variables: [l], condition: r.condition, errorMessage: `${message} Wrong: ${r.offenders}.`, check };
+  };
+  const known = `[${HCL_NODE_ATTRIBUTES.map((a) => `"${a}"`).join(', ')}]`;
+  // HCL's && does not short-circuit: the whole test sits in try, for null and non-object entries.
+  const wellShaped = `try(can(keys(n)) && length(setsubtract(keys(n), ${known})) == 0 && n.name != null && n.ip != null, false)`;
+  const unknownAttributes = `try(length(setsubtract(keys(n), ${known})) > 0 ? " (unknown: \${join(", ", setsubtract(keys(n), ${known}))})" : "", "")`;
   return [
     {
-      variables: [HCL_LIST[list]],
-      condition: forAll(`can(regex(${hclString(RFC1123_LABEL)}, n.name))`),
-      errorMessage: `Every ${label} node name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit.`,
-      check: (d) => each(nodesOf(d, list), 'name', (x) => matches(RFC1123_LABEL, x), 'must be an RFC 1123 label (1-63 of a-z, 0-9, "-", starting and ending with a letter or digit)'),
+      variables: [l],
+      condition: `try(alltrue([for n in concat(${v}, []) : ${wellShaped}]), false)`,
+      errorMessage:
+        `The ${l} list must hold node objects, each with name and ip and no attributes other than ${HCL_NODE_ATTRIBUTES.join(', ')}. ` +
+        `Wrong: \${try(join(", ", [for i, n in concat(${v}, []) : "${l}[\${i}]\${${unknownAttributes}}" if !${wellShaped}]), "${l} is not a list")}.`,
+      // The TypeScript side has the schema (zod) for shapes.
+      check: () => [],
     },
-    {
-      variables: [HCL_LIST[list]],
-      condition: forAll('n.name != "minimal"'),
-      errorMessage: `No ${label} node may be named "minimal": that name is reserved for the cleanup configuration.`,
-      check: (d) => each(nodesOf(d, list), 'name', (x) => x !== 'minimal', 'must not be "minimal" (reserved for the cleanup configuration)'),
-    },
-    {
-      variables: [HCL_LIST[list]],
-      condition: forAll(`can(regex(${hclString(IPV4)}, n.ip))`),
-      errorMessage: `Every ${label} node ip must be an IPv4 address in dotted-quad form, such as 192.168.1.101.`,
-      check: (d) => each(nodesOf(d, list), 'ip', isIPv4, 'must be an IPv4 address in dotted-quad form'),
-    },
-    {
-      variables: [HCL_LIST[list]],
-      condition: forAll(`n.ssh_host == null || can(regex(${hclString(SSH_HOST)}, n.ssh_host))`),
-      errorMessage: `Every ${label} node ssh_host must be a host name or address without spaces or quotes.`,
-      check: (d) => each(nodesOf(d, list), 'sshHost', (x) => matches(SSH_HOST, x), 'must be a host name or address without spaces or quotes'),
-    },
-    {
-      variables: [HCL_LIST[list]],
-      condition: forAll('n.ssh_port >= 1 && n.ssh_port <= 65535 && floor(n.ssh_port) == n.ssh_port'),
-      errorMessage: `Every ${label} node ssh_port must be a whole number from 1 to 65535.`,
-      check: (d) => each(nodesOf(d, list), 'sshPort', (x) => isIntBetween(x, 1, 65535), 'must be a whole number from 1 to 65535'),
-    },
-    {
-      variables: [HCL_LIST[list]],
-      condition: forAll(`n.disk == null || can(regex(${hclString(ABSOLUTE_PATH)}, n.disk))`),
-      errorMessage: `Every ${label} node disk must be an absolute device path such as /dev/sda.`,
-      check: (d) => each(nodesOf(d, list), 'disk', (x) => matches(ABSOLUTE_PATH, x), 'must be an absolute device path such as /dev/sda'),
-    },
-    {
-      variables: [HCL_LIST[list]],
-      condition: forAll(`n.host_key == null || can(regex(${hclString(HOST_KEY)}, n.host_key))`),
-      errorMessage: `Every ${label} node host_key must be an SSH public key line such as "ssh-ed25519 AAAA...".`,
-      check: (d) => each(nodesOf(d, list), 'hostKey', (x) => matches(HOST_KEY, x), 'must be an SSH public key line such as "ssh-ed25519 AAAA..."'),
-    },
-    {
-      variables: [HCL_LIST[list]],
-      condition: forAll(`alltrue([for k, v in n.labels : can(regex(${hclString(LABEL_KEY)}, k)) && can(regex(${hclString(LABEL_VALUE)}, v))])`),
-      errorMessage: `Every ${label} node label must follow Kubernetes label syntax: a key of an optional DNS-subdomain prefix and "/" and a name of 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit; a value of the same form as the name, or empty.`,
-      check: (d) =>
+    rule(
+      'name',
+      (x) => `can(regex(${hclString(RFC1123_LABEL)}, ${x}))`,
+      `Every ${l} node name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit.`,
+      (d) => each(nodesOf(d, list), 'name', (x) => matches(RFC1123_LABEL, x), 'must be an RFC 1123 label (1-63 of a-z, 0-9, "-", starting and ending with a letter or digit)'),
+    ),
+    rule(
+      'name',
+      (x) => `${x} != "minimal"`,
+      `No ${l} node may be named "minimal": that name is reserved for the cleanup configuration.`,
+      (d) => each(nodesOf(d, list), 'name', (x) => x !== 'minimal', 'must not be "minimal" (reserved for the cleanup configuration)'),
+    ),
+    rule(
+      'ip',
+      (x) => `can(regex(${hclString(IPV4)}, ${x}))`,
+      `Every ${l} node ip must be an IPv4 address in dotted-quad form, such as 192.168.1.101.`,
+      (d) => each(nodesOf(d, list), 'ip', isIPv4, 'must be an IPv4 address in dotted-quad form'),
+    ),
+    rule(
+      'ssh_host',
+      (x) => `can(regex(${hclString(SSH_HOST)}, ${x}))`,
+      `Every ${l} node ssh_host must be a host name or address of at most 253 letters, digits, ".", "_", ":" or "-", not starting with "-" or ".".`,
+      (d) => each(nodesOf(d, list), 'sshHost', (x) => matches(SSH_HOST, x), 'must be a host name or address (at most 253 of A-Z, a-z, 0-9, ".", "_", ":", "-"; not starting with "-" or ".")'),
+    ),
+    rule(
+      'ssh_port',
+      // tonumber: the module's lists are `any`, and "22" was accepted when they were typed.
+      (x) => `tonumber(${x}) >= 1 && tonumber(${x}) <= 65535 && floor(tonumber(${x})) == tonumber(${x})`,
+      `Every ${l} node ssh_port must be a whole number from 1 to 65535.`,
+      (d) => each(nodesOf(d, list), 'sshPort', (x) => isIntBetween(x, 1, 65535), 'must be a whole number from 1 to 65535'),
+    ),
+    rule(
+      'disk',
+      (x) => `can(regex(${hclString(ABSOLUTE_PATH)}, ${x}))`,
+      `Every ${l} node disk must be an absolute device path such as /dev/sda.`,
+      (d) => each(nodesOf(d, list), 'disk', (x) => matches(ABSOLUTE_PATH, x), 'must be an absolute device path such as /dev/sda'),
+    ),
+    rule(
+      'host_key',
+      (x) => `can(regex(${hclString(HOST_KEY)}, ${x}))`,
+      `Every ${l} node host_key must be an SSH public key line such as "ssh-ed25519 AAAA...", with an optional comment without control characters.`,
+      (d) => each(nodesOf(d, list), 'hostKey', (x) => matches(HOST_KEY, x), 'must be an SSH public key line such as "ssh-ed25519 AAAA..." (key type, base64, optional comment without control characters)'),
+    ),
+    rule(
+      'labels',
+      (x) => `alltrue([for k, v in ${x} : can(regex(${hclString(LABEL_KEY)}, k)) && can(regex(${hclString(LABEL_VALUE)}, v))])`,
+      `Every ${l} node label must follow Kubernetes label syntax: a key of an optional DNS-subdomain prefix and "/" and a name of 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit; a value of the same form as the name, or empty.`,
+      (d) =>
         nodesOf(d, list).flatMap(({ field: f, node }) =>
           Object.entries(node.labels ?? {}).flatMap(([k, v]) => [
             ...(matches(LABEL_KEY, k) ? [] : [{ field: `${f}.labels`, rule: 'every key must be a Kubernetes label key ([prefix/]name, name 1-63 of A-Z, a-z, 0-9, "-", "_", ".", starting and ending with a letter or digit)', value: k }]),
             ...(matches(LABEL_VALUE, v) ? [] : [{ field: `${f}.labels.${k}`, rule: 'must be a Kubernetes label value (empty, or 1-63 of A-Z, a-z, 0-9, "-", "_", ".", starting and ending with a letter or digit)', value: v }]),
           ]),
         ),
-    },
-    {
-      variables: [HCL_LIST[list]],
-      condition: forAll(
-        `alltrue([for k, v in n.labels : !can(regex(${hclString(RESTRICTED_LABEL)}, k)) || can(regex(${hclString(ALLOWED_LABEL_NAMESPACE)}, k)) || contains(${hclList(KUBELET_ALLOWED_LABELS)}, k)])`,
-      ),
-      errorMessage: `No ${label} node label may use the kubernetes.io or k8s.io namespaces except node.kubernetes.io/..., kubelet.kubernetes.io/... and the well-known labels kubelet allows: kubelet refuses to start with them (label such nodes through the API instead).`,
-      check: (d) =>
+    ),
+    rule(
+      'labels',
+      (x) => `alltrue([for k, v in ${x} : !can(regex(${hclString(RESTRICTED_LABEL)}, k)) || can(regex(${hclString(ALLOWED_LABEL_NAMESPACE)}, k)) || contains(${hclList(KUBELET_ALLOWED_LABELS)}, k)])`,
+      `No ${l} node label may use the kubernetes.io or k8s.io namespaces except node.kubernetes.io/..., kubelet.kubernetes.io/... and the well-known labels kubelet allows: kubelet refuses to start with them (label such nodes through the API instead).`,
+      (d) =>
         nodesOf(d, list).flatMap(({ field: f, node }) =>
           Object.keys(node.labels ?? {})
             .filter((k) => matches(RESTRICTED_LABEL, k) && !matches(ALLOWED_LABEL_NAMESPACE, k) && !KUBELET_ALLOWED_LABELS.includes(k))
             .map((k) => ({ field: `${f}.labels`, rule: 'must not use a kubernetes.io or k8s.io key kubelet refuses (allowed: node.kubernetes.io/*, kubelet.kubernetes.io/*, the well-known topology/os/arch labels)', value: k })),
         ),
-    },
-    {
-      variables: [HCL_LIST[list]],
-      condition: forAll(`alltrue([for t in n.taints : can(regex(${hclString(TAINT)}, t))])`),
-      errorMessage: `Every ${label} node taint must be "key=value:Effect" or "key:Effect", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute.`,
-      check: (d) =>
+    ),
+    rule(
+      'taints',
+      (x) => `alltrue([for t in ${x} : can(regex(${hclString(TAINT)}, t))])`,
+      `Every ${l} node taint must be "key=value:Effect" or "key:Effect", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute.`,
+      (d) =>
         nodesOf(d, list).flatMap(({ field: f, node }) =>
           (node.taints ?? []).flatMap((t, i) => (matches(TAINT, t) ? [] : [{ field: `${f}.taints[${i}]`, rule: 'must be "key=value:Effect" or "key:Effect" (label-syntax key and value; Effect NoSchedule, PreferNoSchedule or NoExecute)', value: t }])),
         ),
-    },
+    ),
+    rule(
+      'gone',
+      (x) => `${x} == true || ${x} == false`,
+      `Every ${l} node gone must be true or false.`,
+      () => [],
+    ),
   ];
+}
+
+/** Same subnet as the first control-plane node, the reference of the node subnet. */
+const inSubnet = (ip: string, d: ClusterDescription): boolean => {
+  const ref = nodesOf(d, 'controlPlane')[0]?.node.ip;
+  const prefix = d.prefixLength ?? CLUSTER_DEFAULTS.prefixLength;
+  if (!isIPv4(ref) || !isIntBetween(prefix, 1, 30)) return true; // reported by the rules on those fields
+  return ipaddr.IPv4.parse(ip).match(ipaddr.IPv4.parse(ref), prefix);
+};
+const isNetworkOrBroadcast = (ip: string, prefix: number): boolean =>
+  isIntBetween(prefix, 1, 30) &&
+  (ipaddr.IPv4.networkAddressFromCIDR(`${ip}/${prefix}`).toString() === ip ||
+    ipaddr.IPv4.broadcastAddressFromCIDR(`${ip}/${prefix}`).toString() === ip);
+const prefixOf = (d: ClusterDescription): number => d.prefixLength ?? CLUSTER_DEFAULTS.prefixLength;
+
+/** HCL: same subnet as the first control-plane node; `try` leaves malformed values to their own rules. */
+const hclInSubnet = (ip: string) =>
+  `try(cidrhost("\${${ip}}/\${var.prefix_length}", 0) == cidrhost("\${var.control_plane[0].ip}/\${var.prefix_length}", 0), true)`;
+const hclNotEdge = (ip: string) =>
+  `try(${ip} != cidrhost("\${${ip}}/\${var.prefix_length}", 0) && ${ip} != cidrhost("\${${ip}}/\${var.prefix_length}", -1), true)`;
+
+/** `host:port` where Terraform reaches a node of the module (its attributes read through `try`). */
+const HCL_SSH_ENDPOINT = `"\${coalesce(try(n.ssh_host, null), n.ip)}:\${coalesce(try(n.ssh_port, null), ${NODE_DEFAULTS.sshPort})}"`;
+
+function duplicates(d: ClusterDescription, key: 'name' | 'ip'): Problem[] {
+  const seen = new Map<unknown, string>();
+  const problems: Problem[] = [];
+  for (const { field: f, node } of allNodes(d)) {
+    const first = seen.get(node[key]);
+    if (first !== undefined) problems.push({ field: `${f}.${key}`, rule: `must be unique in the cluster (also used by ${first})`, value: node[key] });
+    else seen.set(node[key], `${f}.${key}`);
+  }
+  return problems;
 }
 
 /** Rules on a list of k3s flags (`server_extra_flags`, `agent_extra_flags`). */
@@ -213,36 +300,6 @@ function listOf(d: ClusterDescription, key: keyof ClusterDescription): [string, 
 
 const hclList = (items: readonly string[]): string => `[${items.map(hclString).join(', ')}]`;
 
-/** Same subnet as the first control-plane node, the reference of the node subnet. */
-const inSubnet = (ip: string, d: ClusterDescription): boolean => {
-  const ref = nodesOf(d, 'controlPlane')[0]?.node.ip;
-  const prefix = d.prefixLength ?? CLUSTER_DEFAULTS.prefixLength;
-  if (!isIPv4(ref) || !isIntBetween(prefix, 1, 30)) return true; // reported by the rules on those fields
-  return ipaddr.IPv4.parse(ip).match(ipaddr.IPv4.parse(ref), prefix);
-};
-const isNetworkOrBroadcast = (ip: string, prefix: number): boolean =>
-  isIntBetween(prefix, 1, 30) &&
-  (ipaddr.IPv4.networkAddressFromCIDR(`${ip}/${prefix}`).toString() === ip ||
-    ipaddr.IPv4.broadcastAddressFromCIDR(`${ip}/${prefix}`).toString() === ip);
-const prefixOf = (d: ClusterDescription): number => d.prefixLength ?? CLUSTER_DEFAULTS.prefixLength;
-
-/** HCL: same subnet as the first control-plane node; `try` leaves malformed values to their own rules. */
-const hclInSubnet = (ip: string) =>
-  `try(cidrhost("\${${ip}}/\${var.prefix_length}", 0) == cidrhost("\${var.control_plane[0].ip}/\${var.prefix_length}", 0), true)`;
-const hclNotEdge = (ip: string) =>
-  `try(${ip} != cidrhost("\${${ip}}/\${var.prefix_length}", 0) && ${ip} != cidrhost("\${${ip}}/\${var.prefix_length}", -1), true)`;
-
-function duplicates(d: ClusterDescription, key: 'name' | 'ip'): Problem[] {
-  const seen = new Map<unknown, string>();
-  const problems: Problem[] = [];
-  for (const { field: f, node } of allNodes(d)) {
-    const first = seen.get(node[key]);
-    if (first !== undefined) problems.push({ field: `${f}.${key}`, rule: `must be unique in the cluster (also used by ${first})`, value: node[key] });
-    else seen.set(node[key], `${f}.${key}`);
-  }
-  return problems;
-}
-
 export const CLUSTER_RULES: readonly ClusterRule[] = [
   {
     variables: ['name'],
@@ -258,7 +315,8 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
   },
   {
     variables: ['control_plane'],
-    condition: `length(var.control_plane) >= 1 && length(var.control_plane) <= ${MAX_CONTROL_PLANE_NODES}`,
+    // A value that is not a list is reported by the shape rule.
+    condition: `!can(concat(var.control_plane, [])) || (length(var.control_plane) >= 1 && length(var.control_plane) <= ${MAX_CONTROL_PLANE_NODES})`,
     errorMessage: `The control_plane list must hold 1 to ${MAX_CONTROL_PLANE_NODES} nodes (etcd advises at most ${MAX_CONTROL_PLANE_NODES} members).`,
     check: (d) =>
       Array.isArray(d.controlPlane) && (d.controlPlane.length < 1 || d.controlPlane.length > MAX_CONTROL_PLANE_NODES)
@@ -291,9 +349,9 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
   },
   {
     variables: ['interface'],
-    condition: `can(regex(${hclString(INTERFACE_NAME)}, var.interface))`,
-    errorMessage: 'The interface must be a Linux interface name of 1 to 15 letters, digits, ".", "_" or "-", such as eth0.',
-    check: (d) => field(d, 'interface', (x) => matches(INTERFACE_NAME, x), 'must be a Linux interface name (1-15 of A-Z, a-z, 0-9, ".", "_", "-")'),
+    condition: `can(regex(${hclString(INTERFACE_NAME)}, var.interface)) && !contains([".", ".."], var.interface)`,
+    errorMessage: 'The interface must be a Linux interface name of 1 to 15 letters, digits, ".", "_" or "-", such as eth0, other than "." and "..".',
+    check: (d) => field(d, 'interface', (x) => matches(INTERFACE_NAME, x) && x !== '.' && x !== '..', 'must be a Linux interface name (1-15 of A-Z, a-z, 0-9, ".", "_", "-"; not "." or "..")'),
   },
   {
     variables: ['vrrp_router_id'],
@@ -335,9 +393,11 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
   },
   {
     variables: ['remote_flake_dir'],
-    condition: `can(regex(${hclString(ABSOLUTE_PATH)}, var.remote_flake_dir)) && var.remote_flake_dir != "/"`,
-    errorMessage: 'The remote_flake_dir must be an absolute directory path other than "/", made of letters, digits and ". _ / + : -".',
-    check: (d) => field(d, 'remoteFlakeDir', (x) => matches(ABSOLUTE_PATH, x) && x !== '/', 'must be an absolute directory path other than "/" (letters, digits, ". _ / + : -")'),
+    // The deployment replaces this directory (rm -rf): it must be one of its own.
+    condition: `can(regex(${hclString(DEDICATED_DIR)}, var.remote_flake_dir)) && !can(regex(${hclString(SYSTEM_DIR)}, var.remote_flake_dir))`,
+    errorMessage: `The remote_flake_dir must be a dedicated directory such as /etc/nico/flake: an absolute path of at least two components of letters, digits and ". _ + : -", without "." or ".." components or a trailing "/", and not a system directory (${SYSTEM_DIR_TEXT}).`,
+    check: (d) =>
+      field(d, 'remoteFlakeDir', (x) => matches(DEDICATED_DIR, x) && !matches(SYSTEM_DIR, x), `must be a dedicated directory such as /etc/nico/flake (absolute, at least two components of A-Z, a-z, 0-9, ". _ + : -", no "." or ".." components, no trailing "/", not a system directory: ${SYSTEM_DIR_TEXT})`),
   },
   {
     variables: ['ready_timeout_seconds'],
@@ -361,7 +421,7 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
     // Removing members without SSH is a loss, not a graceful leave: etcd must keep a quorum of the
     // control plane as described, or the cluster stops.
     variables: ['control_plane'],
-    condition: 'length([for n in var.control_plane : n if !n.gone]) >= floor(length(var.control_plane) / 2) + 1',
+    condition: 'try(length([for n in var.control_plane : n if !try(n.gone, false)]) >= floor(length(var.control_plane) / 2) + 1, true)',
     errorMessage: 'At most a minority of the control_plane nodes may be marked gone at once: etcd needs a quorum of the others to remove them.',
     check: (d) => {
       if (!Array.isArray(d.controlPlane) || d.controlPlane.length === 0) return [];
@@ -416,6 +476,38 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
       allNodes(d)
         .filter(({ node }) => node.ip === d.vip)
         .map(({ field: f }) => ({ field: 'vip', rule: `must not be the ip of a node (it is ${f}.ip)`, value: d.vip })),
+  },
+  {
+    variables: ['control_plane', 'workers'],
+    condition: `length(toset([for n in ${ALL_NODES_HCL} : ${HCL_SSH_ENDPOINT}])) == length(${ALL_NODES_HCL})`,
+    errorMessage: `Every node must be reached at its own ssh_host:ssh_port (default: its ip and ${NODE_DEFAULTS.sshPort}). Shared: \${join(", ", distinct([for n in ${ALL_NODES_HCL} : ${HCL_SSH_ENDPOINT} if length([for m in ${ALL_NODES_HCL} : m if ${HCL_SSH_ENDPOINT.replace(/\bn\./g, 'm.')} == ${HCL_SSH_ENDPOINT}]) > 1]))}.`,
+    check: (d) => {
+      const seen = new Map<string, string>();
+      const problems: Problem[] = [];
+      for (const { field: f, node } of allNodes(d)) {
+        const endpoint = `${node.sshHost ?? node.ip}:${node.sshPort ?? NODE_DEFAULTS.sshPort}`;
+        const first = seen.get(endpoint);
+        if (first !== undefined) problems.push({ field: `${f}.sshHost`, rule: `must be unique with sshPort (default: ip and ${NODE_DEFAULTS.sshPort}): ${first} is also reached at ${endpoint}`, value: node.sshHost ?? node.ip });
+        else seen.set(endpoint, f);
+      }
+      return problems;
+    },
+  },
+  {
+    variables: ['gateway', 'vip', 'control_plane', 'workers', 'prefix_length'],
+    condition: `var.gateway != var.vip && !contains([for n in ${ALL_NODES_HCL} : n.ip], var.gateway) && ${hclNotEdge('var.gateway')}`,
+    errorMessage: 'The gateway must not be the vip, the ip of a node, or the network or broadcast address of the node subnet.',
+    check: (d) => {
+      const gateway = d.gateway ?? CLUSTER_DEFAULTS.gateway;
+      if (!isIPv4(gateway)) return [];
+      const note = d.gateway === undefined ? ' (the default; set gateway)' : '';
+      const problem = (rule: string): Problem[] => [{ field: 'gateway', rule: rule + note, value: gateway }];
+      if (gateway === d.vip) return problem('must not be the vip');
+      const node = allNodes(d).find(({ node: n }) => n.ip === gateway);
+      if (node) return problem(`must not be the ip of a node (it is ${node.field}.ip)`);
+      if (inSubnet(gateway, d) && isNetworkOrBroadcast(gateway, prefixOf(d))) return problem(`must not be the network or broadcast address of ${subnetOf(d)}`);
+      return [];
+    },
   },
   {
     variables: ['gateway', 'control_plane', 'prefix_length'],

@@ -7,6 +7,12 @@ import { TEMPLATE_NIXPKGS_REF } from './cluster-description';
 export interface FlakeTreeProps {
   /** Relative paths of the files in nix-templates/, copied verbatim (flake.nix gets the nixpkgs ref). */
   readonly staticFlakeFiles: readonly string[];
+  /**
+   * Resource addresses every file waits for: the input checks of the HCL module, so that no file is
+   * written before every rule has passed (rules on values unknown until apply are checked only then).
+   * @default []
+   */
+  readonly dependsOn?: readonly string[];
 }
 
 /** Files and modes of a tree, for docs and tests: the NICO layout plus the public key. */
@@ -95,6 +101,10 @@ export class FlakeTree extends Construct {
     const lock = new File(this, 'flake-lock', { ...common, filename: '${local.flake_dir}/flake.lock', content: '${local.flake_lock == null ? "" : local.flake_lock}' });
     lock.addOverride('count', '${local.cluster.write_local_tree && local.flake_lock != null ? 1 : 0}');
     lock.overrideLogicalId('flake_lock');
+
+    for (const file of [staticFiles, userModules, clusterNix, publicKey, privateKey, token, lock]) {
+      if (props.dependsOn?.length) file.addOverride('depends_on', [...props.dependsOn]);
+    }
 
     this.files = ['local_file.static', 'local_file.user_modules', 'local_file.cluster_nix', 'local_file.machine_ssh_public_key', 'local_sensitive_file.machine_ssh_private_key', 'local_sensitive_file.join_token', 'local_file.flake_lock'];
   }

@@ -1,9 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { AssetType, Fn, TerraformAsset, TerraformLocal } from 'cdktf';
+import { AssetType, TerraformAsset, TerraformLocal } from 'cdktf';
 import { Construct } from 'constructs';
 import { ClusterDescription, CLUSTER_DEFAULTS, NodeDescription, NODE_DEFAULTS } from './cluster-description';
 import { IClusterInputs, listFiles, NIX_TEMPLATES_DIR, TEMPLATES_DIR } from './cluster-inputs';
+import { terraformLiteral } from './terraform-literal';
 import { assertValidClusterDescription } from './validate-cluster-description';
 
 export interface KnownClusterInputsProps {
@@ -63,20 +64,6 @@ export function canonicalCluster(d: ClusterDescription) {
   };
 }
 
-/**
- * A value whose strings (and keys) Terraform's JSON syntax reads as written: it treats `${` and `%{`
- * in any string as template sequences, and `$${`/`%%{` as their literal escapes.
- */
-export function terraformLiteral<T>(value: T): T {
-  const text = (s: string) => s.replace(/\$\{/g, '$$${').replace(/%\{/g, '%%{');
-  const walk = (v: unknown): unknown =>
-    typeof v === 'string' ? text(v)
-    : Array.isArray(v) ? v.map(walk)
-    : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [text(k), walk(x)]))
-    : v;
-  return walk(value) as T;
-}
-
 /** The description's module lists by the set they are copied to (`local.user_modules`). */
 const MODULE_SETS = { all: 'nixosModules', control_plane: 'controlPlaneModules', worker: 'workerModules' } as const;
 
@@ -100,13 +87,17 @@ export class KnownClusterInputs extends Construct implements IClusterInputs {
     const nixTemplates = new TerraformAsset(this, 'nix-templates', { path: NIX_TEMPLATES_DIR, type: AssetType.DIRECTORY });
     const templates = new TerraformAsset(this, 'templates', { path: TEMPLATES_DIR, type: AssetType.DIRECTORY });
 
+    // Every value from the description or the caller goes through terraformLiteral: Terraform reads
+    // strings of the synthesized JSON as templates, and cdktf looks for its tokens in them. File paths
+    // are literals in their own locals rather than arguments of Fn.file, which escapes `${` but not `%{`.
     const locals: Record<string, unknown> = {
-      // Written as a literal: user text (k3s flags may hold "${") must stay text to Terraform.
       cluster: terraformLiteral(canonicalCluster(d)),
       deploy: d.deploy ?? CLUSTER_DEFAULTS.deploy,
-      output_dir: props.outputDir,
-      ssh_private_key_input: d.sshPrivateKeyFile ? Fn.sensitive(Fn.file(path.resolve(d.sshPrivateKeyFile))) : null,
-      flake_lock: d.flakeLockFile ? Fn.file(path.resolve(d.flakeLockFile)) : null,
+      output_dir: terraformLiteral(props.outputDir),
+      ssh_private_key_file: d.sshPrivateKeyFile ? terraformLiteral(path.resolve(d.sshPrivateKeyFile)) : null,
+      flake_lock_file: d.flakeLockFile ? terraformLiteral(path.resolve(d.flakeLockFile)) : null,
+      ssh_private_key_input: d.sshPrivateKeyFile ? '${sensitive(file(local.ssh_private_key_file))}' : null,
+      flake_lock: d.flakeLockFile ? '${file(local.flake_lock_file)}' : null,
       nix_templates_dir: nixTemplates.path,
       templates_dir: templates.path,
       user_modules: Object.fromEntries(

@@ -57,8 +57,10 @@ export class NicoCluster extends Construct {
     const pki = new ClusterPki(this, 'pki');
     this.kubeconfig = pki.kubeconfig;
     this.kubernetes = pki.kubernetes;
-    new FlakeTree(this, 'flake-tree', { staticFlakeFiles: this.inputs.staticFlakeFiles });
-    new ClusterDeployment(this, 'deployment', { dependsOn: props.description ? [] : ['terraform_data.input_checks'] });
+    // Nothing is written or deployed before every input check has passed (values unknown at plan
+    // are checked at apply, by the module's input_checks).
+    new FlakeTree(this, 'flake-tree', { staticFlakeFiles: this.inputs.staticFlakeFiles, dependsOn: this.inputs.checks });
+    new ClusterDeployment(this, 'deployment', { dependsOn: this.inputs.checks });
 
     const outputs: Record<string, { value: string; description: string; sensitive?: boolean }> = {
       ssh_public_key: { value: '${local.ssh_public_key}', description: 'Public half of the machine SSH key, authorised for root on every node.' },

@@ -1,8 +1,8 @@
-import * as fs from 'fs';
 import * as sshpk from 'sshpk';
 import { z } from 'zod';
 import { ClusterDescription } from './cluster-description';
 import { CLUSTER_RULES, clusterWarnings, Problem } from './cluster-rules';
+import { InputFileError, readInputFile } from './read-input-file';
 
 /** Thrown when a description breaks rules; lists every problem, each naming field, rule and value. */
 export class ClusterValidationError extends Error {
@@ -12,8 +12,40 @@ export class ClusterValidationError extends Error {
   }
 }
 
+/** Longest excerpt of a value a message shows: enough to recognise a typo, too little to leak a secret. */
+export const MAX_EXCERPT = 40;
+
+/**
+ * One problem as a line. Values are cut to a short excerpt (a cluster file that is really a private
+ * key, or a secret pasted into the wrong field, is not printed), and a whole file that is not a
+ * mapping is described by its kind only.
+ */
 export function formatProblem(p: Problem): string {
-  return `${p.field || '(description)'}: ${p.rule} (got ${JSON.stringify(p.value)})`;
+  const got = p.field === '' ? (p.value === undefined ? '' : ` (got ${kindOf(p.value)})`) : ` (got ${excerpt(p.value)})`;
+  return `${cut(JSON.stringify(p.field).slice(1, -1), 80) || '(description)'}: ${p.rule}${got}`;
+}
+
+const cut = (s: string, max: number): string => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
+
+/** A value as JSON, cut to MAX_EXCERPT characters; safe on cyclic and huge values. */
+export function excerpt(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  let json: string;
+  try {
+    json = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'string' && v.length > MAX_EXCERPT ? v.slice(0, MAX_EXCERPT + 1) : v)) ?? String(value);
+  } catch {
+    return kindOf(value);
+  }
+  if (json.length <= MAX_EXCERPT) return json;
+  const length = typeof value === 'string' ? ` (${value.length} characters)` : '';
+  return `${json.slice(0, MAX_EXCERPT - 8)}…${length}`;
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `a list of ${value.length} entries`;
+  if (typeof value === 'string') return `a string of ${value.length} characters`;
+  return `a ${typeof value}`;
 }
 
 const node = z
@@ -66,7 +98,12 @@ export function schemaProblems(error: z.ZodError, input: unknown): Problem[] {
   return error.issues.flatMap((issue) => {
     const path = formatPath(issue.path);
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ field: path ? `${path}.${key}` : key, rule: 'is not a known field', value: valueAt(input, [...issue.path, key]) }));
+      // A key is shown only when it looks like a field name: a file that is not a cluster file (a
+      // password database, say) parses to keys that are its content.
+      return issue.keys.map((key) => {
+        const shown = /^[A-Za-z_][A-Za-z0-9_-]{0,39}$/.test(key) ? key : `<a key of ${key.length} characters>`;
+        return { field: path ? `${path}.${shown}` : shown, rule: 'is not a known field', value: valueAt(input, [...issue.path, key]) };
+      });
     }
     const value = valueAt(input, issue.path);
     const rule = value === undefined ? 'is required' : `must be ${expectedOf(issue)}`;
@@ -90,15 +127,17 @@ function valueAt(input: unknown, path: (string | number)[]): unknown {
 /** Checks of the files a description points at (TypeScript only: the module takes their contents). */
 function fileProblems(d: ClusterDescription): Problem[] {
   const problems: Problem[] = [];
-  if (d.sshPrivateKeyFile !== undefined) {
+  if (typeof d.sshPrivateKeyFile === 'string') {
     const rule = sshKeyFileProblem(d.sshPrivateKeyFile);
     if (rule) problems.push({ field: 'sshPrivateKeyFile', rule, value: d.sshPrivateKeyFile });
   }
-  if (d.flakeLockFile !== undefined) {
+  if (typeof d.flakeLockFile === 'string') {
     try {
-      JSON.parse(fs.readFileSync(d.flakeLockFile, 'utf8'));
+      JSON.parse(readInputFile(d.flakeLockFile));
     } catch (e) {
-      problems.push({ field: 'flakeLockFile', rule: `must be a readable flake.lock (JSON): ${(e as Error).message}`, value: d.flakeLockFile });
+      // JSON.parse quotes the text around an error: never show it, the file may be anything.
+      const rule = e instanceof InputFileError ? e.rule : 'must be a readable flake.lock (JSON); it does not parse as JSON';
+      problems.push({ field: 'flakeLockFile', rule, value: d.flakeLockFile });
     }
   }
   return problems;
@@ -107,9 +146,9 @@ function fileProblems(d: ClusterDescription): Problem[] {
 function sshKeyFileProblem(file: string): string | undefined {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readInputFile(file);
   } catch (e) {
-    return `must be a readable file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    return (e as InputFileError).rule;
   }
   try {
     const key = sshpk.parsePrivateKey(text, 'auto');

@@ -4,7 +4,19 @@ import { CLUSTER_DEFAULTS, K3S_COMPONENTS, MAX_CONTROL_PLANE_NODES, NODE_DEFAULT
 import { IClusterInputs, listFiles, NIX_TEMPLATES_DIR } from './cluster-inputs';
 import { CLUSTER_RULES } from './cluster-rules';
 
-const NODE_TYPE = `list(object({
+/**
+ * Address of the resource whose preconditions hold every rule of the description. Every file of the
+ * tree depends on it, and so must anything that touches a node: with values unknown until apply,
+ * rules are checked only there, and what does not depend on the checks could run before they fail.
+ */
+export const INPUT_CHECKS = 'terraform_data.input_checks';
+
+/**
+ * The shape of a node, for documentation: the variables take node lists as `any` so that an attribute
+ * the module does not know (a misspelt `host_key`) is an error instead of being dropped by type
+ * conversion; the shape rule in cluster-rules.ts checks it (HCL_NODE_ATTRIBUTES).
+ */
+export const NODE_TYPE = `list(object({
     name     = string
     ip       = string
     ssh_host = optional(string)
@@ -32,8 +44,8 @@ interface VariableSpec {
 export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   name: { type: 'string', description: 'Cluster name: an RFC 1123 label of 1-63 characters. Also seeds the keepalived VRRP password.' },
   vip: { type: 'string', description: 'Virtual IPv4 address of the Kubernetes API, held by one control-plane node at a time through keepalived.' },
-  control_plane: { type: NODE_TYPE, description: `Control-plane nodes, 1 to ${MAX_CONTROL_PLANE_NODES}; the first initialises the cluster and the others join one at a time. ${NODE_FIELDS}` },
-  workers: { type: NODE_TYPE, default: CLUSTER_DEFAULTS.workers, description: `Worker (agent) nodes; they join in parallel after the control plane. ${NODE_FIELDS}` },
+  control_plane: { type: 'any', description: `Control-plane nodes, 1 to ${MAX_CONTROL_PLANE_NODES}; the first initialises the cluster and the others join one at a time. ${NODE_FIELDS}` },
+  workers: { type: 'any', default: CLUSTER_DEFAULTS.workers, description: `Worker (agent) nodes; they join in parallel after the control plane. ${NODE_FIELDS}` },
   prefix_length: { type: 'number', default: CLUSTER_DEFAULTS.prefixLength, description: 'Prefix length of the node subnet; node IPs, the VIP and the gateway lie in it.' },
   gateway: { type: 'string', default: CLUSTER_DEFAULTS.gateway, description: 'Default gateway of the nodes, inside the node subnet.' },
   nameservers: { type: 'list(string)', default: CLUSTER_DEFAULTS.nameservers, description: 'DNS servers of the nodes.' },
@@ -59,8 +71,9 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
 };
 
 /** `local.cluster` from the variables: the same canonical form the TypeScript app writes literally. */
+// Optional attributes through `try`: the lists are `any`, so a node may lack them.
 const nodeList = (v: string) =>
-  `\${[for n in var.${v} : { name = n.name, ip = n.ip, disk = n.disk, ssh_host = coalesce(n.ssh_host, n.ip), ssh_port = n.ssh_port, host_key = n.host_key, labels = n.labels, taints = n.taints, gone = n.gone }]}`;
+  `\${[for n in var.${v} : { name = n.name, ip = n.ip, disk = try(n.disk, null), ssh_host = coalesce(try(n.ssh_host, null), n.ip), ssh_port = coalesce(try(tonumber(n.ssh_port), null), ${NODE_DEFAULTS.sshPort}), host_key = try(n.host_key, null), labels = coalesce(try(n.labels, null), {}), taints = coalesce(try(n.taints, null), []), gone = coalesce(try(n.gone, null), ${NODE_DEFAULTS.gone}) }]}`;
 
 const CLUSTER_LOCAL = {
   name: '${var.name}',
@@ -90,6 +103,7 @@ const modulesOf = (v: string) => `\${[for p in var.${v} : { name = basename(p), 
 /** Input source of the HCL module: Terraform variables, validated by Terraform with the shared rules. */
 export class VariableClusterInputs extends Construct implements IClusterInputs {
   public readonly staticFlakeFiles: readonly string[] = listFiles(NIX_TEMPLATES_DIR);
+  public readonly checks: readonly string[] = [INPUT_CHECKS];
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
@@ -111,13 +125,16 @@ export class VariableClusterInputs extends Construct implements IClusterInputs {
       if (spec.default !== undefined) variable.addOverride('default', spec.default);
     }
 
-    // Rules that read several variables: preconditions work on every Terraform since 1.2, whereas
-    // validation blocks may reference other variables only from 1.9 on.
+    // Every rule, as a precondition of one resource that every file (and deployment) depends on.
+    // Rules reading several variables can only live here: validation blocks may reference other
+    // variables only from Terraform 1.9 on. Single-variable rules are here too, so that nothing is
+    // written before they pass when a value is unknown until apply. When a value is known at plan, a
+    // failed validation stops the plan before these preconditions run, so no message comes twice.
     const checks = new TerraformResource(this, 'input_checks', { terraformResourceType: 'terraform_data' });
-    checks.overrideLogicalId('input_checks');
+    checks.overrideLogicalId(INPUT_CHECKS.split('.')[1]);
     checks.addOverride(
       'lifecycle.precondition',
-      CLUSTER_RULES.filter((r) => r.variables.length > 1).map((r) => ({ condition: `\${${r.condition}}`, error_message: r.errorMessage })),
+      CLUSTER_RULES.map((r) => ({ condition: `\${${r.condition}}`, error_message: r.errorMessage })),
     );
 
     const locals: Record<string, unknown> = {

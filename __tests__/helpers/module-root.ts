@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ClusterDescription, NodeDescription } from '../../constructs';
-import { terraformLiteral } from '../../constructs/known-cluster-inputs';
+import { terraformLiteral } from '../../constructs/terraform-literal';
 import { expression as hclExpression } from '../../scripts/hcl';
 
 /** An HCL expression of a value as a user writes it: `${` and `%{` in strings escaped, so they stay text. */
@@ -33,4 +33,32 @@ export function writeModuleRoot(dir: string, d: ClusterDescription, outputDir: s
       ['flake_dir', 'ssh_public_key', 'nodes'].map((o) => `output "${o}" { value = module.k3s.${o} }\n`).join('') +
       ['kubeconfig', 'kubernetes'].map((o) => `output "${o}" {\n value = module.k3s.${o}\n sensitive = true\n}\n`).join(''),
   );
+}
+
+/** A Terraform expression to put as is into a JSON root module (everything else is a literal). */
+export class Expression {
+  constructor(public readonly text: string) {}
+}
+
+const snakeKeys = (v: unknown): unknown =>
+  Array.isArray(v) ? v.map(snakeKeys) : v !== null && typeof v === 'object' && !(v instanceof Expression) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [snake(k), snakeKeys(x)])) : v;
+
+/** Module arguments in JSON syntax: strings escaped with terraformLiteral, Expression values as `${...}`. */
+function jsonArguments(v: unknown): unknown {
+  if (v instanceof Expression) return `\${${v.text}}`;
+  if (typeof v === 'string') return terraformLiteral(v);
+  if (Array.isArray(v)) return v.map(jsonArguments);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonArguments(x)]));
+  return v;
+}
+
+/**
+ * A root module in JSON syntax (`main.tf.json`) calling the module once per entry of `calls`, each with
+ * camelCase description fields (turned into snake_case) or raw module arguments; values are literals
+ * unless given as Expression. `extra` is merged in (resources that make values unknown until apply).
+ */
+export function writeJsonModuleRoot(dir: string, calls: Record<string, Record<string, unknown>>, extra: Record<string, unknown> = {}, source = MODULE_SOURCE): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const module = Object.fromEntries(Object.entries(calls).map(([name, args]) => [name, { source, ...(jsonArguments(snakeKeys(args)) as object) }]));
+  fs.writeFileSync(path.join(dir, 'main.tf.json'), JSON.stringify({ module, ...extra }, null, 1));
 }

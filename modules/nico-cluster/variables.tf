@@ -14,75 +14,75 @@ variable "agent_extra_flags" {
 
 variable "control_plane" {
   description = "Control-plane nodes, 1 to 7; the first initialises the cluster and the others join one at a time. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda), `host_key` (pins the node's SSH host key), `labels` (Kubernetes labels, `--node-label`), `taints` (\"key=value:Effect\", `--node-taint`) and `gone` (the machine is gone for good: remove it from the cluster without SSH)."
-  type = list(object({
-    name     = string
-    ip       = string
-    ssh_host = optional(string)
-    ssh_port = optional(number, 22)
-    disk     = optional(string)
-    host_key = optional(string)
-    gone     = optional(bool, false)
-    labels   = optional(map(string), {})
-    taints   = optional(list(string), [])
-  }))
+  type        = any
 
   validation {
-    condition     = length(var.control_plane) >= 1 && length(var.control_plane) <= 7
+    condition     = !can(concat(var.control_plane, [])) || (length(var.control_plane) >= 1 && length(var.control_plane) <= 7)
     error_message = "The control_plane list must hold 1 to 7 nodes (etcd advises at most 7 members)."
   }
 
   validation {
-    condition     = alltrue([for n in var.control_plane : can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", n.name))])
-    error_message = "Every control_plane node name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit."
+    condition     = try(alltrue([for n in concat(var.control_plane, []) : try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) == 0 && n.name != null && n.ip != null, false)]), false)
+    error_message = "The control_plane list must hold node objects, each with name and ip and no attributes other than name, ip, ssh_host, ssh_port, disk, host_key, labels, taints, gone. Wrong: ${try(join(", ", [for i, n in concat(var.control_plane, []) : "control_plane[${i}]${try(length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) > 0 ? " (unknown: ${join(", ", setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"]))})" : "", "")}" if !try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) == 0 && n.name != null && n.ip != null, false)]), "control_plane is not a list")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.control_plane : n.name != "minimal"])
-    error_message = "No control_plane node may be named \"minimal\": that name is reserved for the cleanup configuration."
+    condition     = try(alltrue([for n in var.control_plane : try(can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", n.name)), false) if try(n.name, null) != null]), true)
+    error_message = "Every control_plane node name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.name, null) != null && !try(can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", n.name)), false)]), "control_plane")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.control_plane : can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", n.ip))])
-    error_message = "Every control_plane node ip must be an IPv4 address in dotted-quad form, such as 192.168.1.101."
+    condition     = try(alltrue([for n in var.control_plane : try(n.name != "minimal", false) if try(n.name, null) != null]), true)
+    error_message = "No control_plane node may be named \"minimal\": that name is reserved for the cleanup configuration. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.name, null) != null && !try(n.name != "minimal", false)]), "control_plane")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.control_plane : n.ssh_host == null || can(regex("^[A-Za-z0-9._:-]+$", n.ssh_host))])
-    error_message = "Every control_plane node ssh_host must be a host name or address without spaces or quotes."
+    condition     = try(alltrue([for n in var.control_plane : try(can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", n.ip)), false) if try(n.ip, null) != null]), true)
+    error_message = "Every control_plane node ip must be an IPv4 address in dotted-quad form, such as 192.168.1.101. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.ip, null) != null && !try(can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", n.ip)), false)]), "control_plane")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.control_plane : n.ssh_port >= 1 && n.ssh_port <= 65535 && floor(n.ssh_port) == n.ssh_port])
-    error_message = "Every control_plane node ssh_port must be a whole number from 1 to 65535."
+    condition     = try(alltrue([for n in var.control_plane : try(can(regex("^[A-Za-z0-9_:][A-Za-z0-9._:-]{0,252}$", n.ssh_host)), false) if try(n.ssh_host, null) != null]), true)
+    error_message = "Every control_plane node ssh_host must be a host name or address of at most 253 letters, digits, \".\", \"_\", \":\" or \"-\", not starting with \"-\" or \".\". Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.ssh_host, null) != null && !try(can(regex("^[A-Za-z0-9_:][A-Za-z0-9._:-]{0,252}$", n.ssh_host)), false)]), "control_plane")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.control_plane : n.disk == null || can(regex("^/[A-Za-z0-9._/+:-]+$", n.disk))])
-    error_message = "Every control_plane node disk must be an absolute device path such as /dev/sda."
+    condition     = try(alltrue([for n in var.control_plane : try(tonumber(n.ssh_port) >= 1 && tonumber(n.ssh_port) <= 65535 && floor(tonumber(n.ssh_port)) == tonumber(n.ssh_port), false) if try(n.ssh_port, null) != null]), true)
+    error_message = "Every control_plane node ssh_port must be a whole number from 1 to 65535. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.ssh_port, null) != null && !try(tonumber(n.ssh_port) >= 1 && tonumber(n.ssh_port) <= 65535 && floor(tonumber(n.ssh_port)) == tonumber(n.ssh_port), false)]), "control_plane")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.control_plane : n.host_key == null || can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\n]*)?$", n.host_key))])
-    error_message = "Every control_plane node host_key must be an SSH public key line such as \"ssh-ed25519 AAAA...\"."
+    condition     = try(alltrue([for n in var.control_plane : try(can(regex("^/[A-Za-z0-9._/+:-]+$", n.disk)), false) if try(n.disk, null) != null]), true)
+    error_message = "Every control_plane node disk must be an absolute device path such as /dev/sda. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.disk, null) != null && !try(can(regex("^/[A-Za-z0-9._/+:-]+$", n.disk)), false)]), "control_plane")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.control_plane : alltrue([for k, v in n.labels : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))])])
-    error_message = "Every control_plane node label must follow Kubernetes label syntax: a key of an optional DNS-subdomain prefix and \"/\" and a name of 1-63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit; a value of the same form as the name, or empty."
+    condition     = try(alltrue([for n in var.control_plane : try(can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\x00-\\x1f\\x7f]*)?$", n.host_key)), false) if try(n.host_key, null) != null]), true)
+    error_message = "Every control_plane node host_key must be an SSH public key line such as \"ssh-ed25519 AAAA...\", with an optional comment without control characters. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.host_key, null) != null && !try(can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\x00-\\x1f\\x7f]*)?$", n.host_key)), false)]), "control_plane")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.control_plane : alltrue([for k, v in n.labels : !can(regex("^([^/]*\\.)?(kubernetes|k8s)\\.io/", k)) || can(regex("^([^/]*\\.)?(kubelet|node)\\.kubernetes\\.io/", k)) || contains(["kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type", "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/region", "topology.kubernetes.io/zone"], k)])])
-    error_message = "No control_plane node label may use the kubernetes.io or k8s.io namespaces except node.kubernetes.io/..., kubelet.kubernetes.io/... and the well-known labels kubelet allows: kubelet refuses to start with them (label such nodes through the API instead)."
+    condition     = try(alltrue([for n in var.control_plane : try(alltrue([for k, v in n.labels : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))]), false) if try(n.labels, null) != null]), true)
+    error_message = "Every control_plane node label must follow Kubernetes label syntax: a key of an optional DNS-subdomain prefix and \"/\" and a name of 1-63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit; a value of the same form as the name, or empty. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.labels, null) != null && !try(alltrue([for k, v in n.labels : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))]), false)]), "control_plane")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.control_plane : alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))])])
-    error_message = "Every control_plane node taint must be \"key=value:Effect\" or \"key:Effect\", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute."
+    condition     = try(alltrue([for n in var.control_plane : try(alltrue([for k, v in n.labels : !can(regex("^([^/]*\\.)?(kubernetes|k8s)\\.io/", k)) || can(regex("^([^/]*\\.)?(kubelet|node)\\.kubernetes\\.io/", k)) || contains(["kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type", "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/region", "topology.kubernetes.io/zone"], k)]), false) if try(n.labels, null) != null]), true)
+    error_message = "No control_plane node label may use the kubernetes.io or k8s.io namespaces except node.kubernetes.io/..., kubelet.kubernetes.io/... and the well-known labels kubelet allows: kubelet refuses to start with them (label such nodes through the API instead). Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.labels, null) != null && !try(alltrue([for k, v in n.labels : !can(regex("^([^/]*\\.)?(kubernetes|k8s)\\.io/", k)) || can(regex("^([^/]*\\.)?(kubelet|node)\\.kubernetes\\.io/", k)) || contains(["kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type", "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/region", "topology.kubernetes.io/zone"], k)]), false)]), "control_plane")}."
   }
 
   validation {
-    condition     = length([for n in var.control_plane : n if !n.gone]) >= floor(length(var.control_plane) / 2) + 1
+    condition     = try(alltrue([for n in var.control_plane : try(alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))]), false) if try(n.taints, null) != null]), true)
+    error_message = "Every control_plane node taint must be \"key=value:Effect\" or \"key:Effect\", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.taints, null) != null && !try(alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))]), false)]), "control_plane")}."
+  }
+
+  validation {
+    condition     = try(alltrue([for n in var.control_plane : try(n.gone == true || n.gone == false, false) if try(n.gone, null) != null]), true)
+    error_message = "Every control_plane node gone must be true or false. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.gone, null) != null && !try(n.gone == true || n.gone == false, false)]), "control_plane")}."
+  }
+
+  validation {
+    condition     = try(length([for n in var.control_plane : n if !try(n.gone, false)]) >= floor(length(var.control_plane) / 2) + 1, true)
     error_message = "At most a minority of the control_plane nodes may be marked gone at once: etcd needs a quorum of the others to remove them."
   }
 }
@@ -156,8 +156,8 @@ variable "interface" {
   nullable    = false
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_.-]{1,15}$", var.interface))
-    error_message = "The interface must be a Linux interface name of 1 to 15 letters, digits, \".\", \"_\" or \"-\", such as eth0."
+    condition     = can(regex("^[A-Za-z0-9_.-]{1,15}$", var.interface)) && !contains([".", ".."], var.interface)
+    error_message = "The interface must be a Linux interface name of 1 to 15 letters, digits, \".\", \"_\" or \"-\", such as eth0, other than \".\" and \"..\"."
   }
 }
 
@@ -202,7 +202,7 @@ variable "nixpkgs" {
   nullable    = false
 
   validation {
-    condition     = can(regex("^[A-Za-z][A-Za-z0-9+.-]*:[^\\s\"'\\\\$${}`]+$", var.nixpkgs))
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9+.-]*:[^ \"'\\\\$${}`\\x00-\\x1f\\x7f]+$", var.nixpkgs))
     error_message = "The nixpkgs value must be a flake reference such as github:NixOS/nixpkgs/nixos-26.05, without spaces, quotes, backslashes, \"$\" or braces."
   }
 
@@ -250,8 +250,8 @@ variable "remote_flake_dir" {
   nullable    = false
 
   validation {
-    condition     = can(regex("^/[A-Za-z0-9._/+:-]+$", var.remote_flake_dir)) && var.remote_flake_dir != "/"
-    error_message = "The remote_flake_dir must be an absolute directory path other than \"/\", made of letters, digits and \". _ / + : -\"."
+    condition     = can(regex("^(/([A-Za-z0-9_+:-][A-Za-z0-9._+:-]*|\\.[A-Za-z0-9_+:-][A-Za-z0-9._+:-]*|\\.\\.[A-Za-z0-9._+:-]+)){2,}$", var.remote_flake_dir)) && !can(regex("^/((nix|usr|bin|sbin|lib|lib32|lib64|libx32|boot|dev|proc|sys|run|tmp|var/tmp|var/run|var/lock|etc/ssh|etc/nixos|etc/nix|etc/static|etc/ssl|etc/pam\\.d|etc/systemd|etc/rancher|var/lib/rancher|var/lib/nixos|var/lib/systemd)(/.*)?|(var/lib|var/log|var/cache|var/db|var/empty|var/spool|var/mail|home/[^/]+|root/\\.[^/]+))$", var.remote_flake_dir))
+    error_message = "The remote_flake_dir must be a dedicated directory such as /etc/nico/flake: an absolute path of at least two components of letters, digits and \". _ + : -\", without \".\" or \"..\" components or a trailing \"/\", and not a system directory (/nix, /usr, /boot, /etc/ssh, /var/lib, a home directory and the like)."
   }
 }
 
@@ -335,68 +335,68 @@ variable "worker_modules" {
 
 variable "workers" {
   description = "Worker (agent) nodes; they join in parallel after the control plane. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda), `host_key` (pins the node's SSH host key), `labels` (Kubernetes labels, `--node-label`), `taints` (\"key=value:Effect\", `--node-taint`) and `gone` (the machine is gone for good: remove it from the cluster without SSH)."
-  type = list(object({
-    name     = string
-    ip       = string
-    ssh_host = optional(string)
-    ssh_port = optional(number, 22)
-    disk     = optional(string)
-    host_key = optional(string)
-    gone     = optional(bool, false)
-    labels   = optional(map(string), {})
-    taints   = optional(list(string), [])
-  }))
-  default  = []
-  nullable = false
+  type        = any
+  default     = []
+  nullable    = false
 
   validation {
-    condition     = alltrue([for n in var.workers : can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", n.name))])
-    error_message = "Every workers node name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit."
+    condition     = try(alltrue([for n in concat(var.workers, []) : try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) == 0 && n.name != null && n.ip != null, false)]), false)
+    error_message = "The workers list must hold node objects, each with name and ip and no attributes other than name, ip, ssh_host, ssh_port, disk, host_key, labels, taints, gone. Wrong: ${try(join(", ", [for i, n in concat(var.workers, []) : "workers[${i}]${try(length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) > 0 ? " (unknown: ${join(", ", setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"]))})" : "", "")}" if !try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) == 0 && n.name != null && n.ip != null, false)]), "workers is not a list")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.workers : n.name != "minimal"])
-    error_message = "No workers node may be named \"minimal\": that name is reserved for the cleanup configuration."
+    condition     = try(alltrue([for n in var.workers : try(can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", n.name)), false) if try(n.name, null) != null]), true)
+    error_message = "Every workers node name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.name, null) != null && !try(can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", n.name)), false)]), "workers")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.workers : can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", n.ip))])
-    error_message = "Every workers node ip must be an IPv4 address in dotted-quad form, such as 192.168.1.101."
+    condition     = try(alltrue([for n in var.workers : try(n.name != "minimal", false) if try(n.name, null) != null]), true)
+    error_message = "No workers node may be named \"minimal\": that name is reserved for the cleanup configuration. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.name, null) != null && !try(n.name != "minimal", false)]), "workers")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.workers : n.ssh_host == null || can(regex("^[A-Za-z0-9._:-]+$", n.ssh_host))])
-    error_message = "Every workers node ssh_host must be a host name or address without spaces or quotes."
+    condition     = try(alltrue([for n in var.workers : try(can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", n.ip)), false) if try(n.ip, null) != null]), true)
+    error_message = "Every workers node ip must be an IPv4 address in dotted-quad form, such as 192.168.1.101. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.ip, null) != null && !try(can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", n.ip)), false)]), "workers")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.workers : n.ssh_port >= 1 && n.ssh_port <= 65535 && floor(n.ssh_port) == n.ssh_port])
-    error_message = "Every workers node ssh_port must be a whole number from 1 to 65535."
+    condition     = try(alltrue([for n in var.workers : try(can(regex("^[A-Za-z0-9_:][A-Za-z0-9._:-]{0,252}$", n.ssh_host)), false) if try(n.ssh_host, null) != null]), true)
+    error_message = "Every workers node ssh_host must be a host name or address of at most 253 letters, digits, \".\", \"_\", \":\" or \"-\", not starting with \"-\" or \".\". Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.ssh_host, null) != null && !try(can(regex("^[A-Za-z0-9_:][A-Za-z0-9._:-]{0,252}$", n.ssh_host)), false)]), "workers")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.workers : n.disk == null || can(regex("^/[A-Za-z0-9._/+:-]+$", n.disk))])
-    error_message = "Every workers node disk must be an absolute device path such as /dev/sda."
+    condition     = try(alltrue([for n in var.workers : try(tonumber(n.ssh_port) >= 1 && tonumber(n.ssh_port) <= 65535 && floor(tonumber(n.ssh_port)) == tonumber(n.ssh_port), false) if try(n.ssh_port, null) != null]), true)
+    error_message = "Every workers node ssh_port must be a whole number from 1 to 65535. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.ssh_port, null) != null && !try(tonumber(n.ssh_port) >= 1 && tonumber(n.ssh_port) <= 65535 && floor(tonumber(n.ssh_port)) == tonumber(n.ssh_port), false)]), "workers")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.workers : n.host_key == null || can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\n]*)?$", n.host_key))])
-    error_message = "Every workers node host_key must be an SSH public key line such as \"ssh-ed25519 AAAA...\"."
+    condition     = try(alltrue([for n in var.workers : try(can(regex("^/[A-Za-z0-9._/+:-]+$", n.disk)), false) if try(n.disk, null) != null]), true)
+    error_message = "Every workers node disk must be an absolute device path such as /dev/sda. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.disk, null) != null && !try(can(regex("^/[A-Za-z0-9._/+:-]+$", n.disk)), false)]), "workers")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.workers : alltrue([for k, v in n.labels : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))])])
-    error_message = "Every workers node label must follow Kubernetes label syntax: a key of an optional DNS-subdomain prefix and \"/\" and a name of 1-63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit; a value of the same form as the name, or empty."
+    condition     = try(alltrue([for n in var.workers : try(can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\x00-\\x1f\\x7f]*)?$", n.host_key)), false) if try(n.host_key, null) != null]), true)
+    error_message = "Every workers node host_key must be an SSH public key line such as \"ssh-ed25519 AAAA...\", with an optional comment without control characters. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.host_key, null) != null && !try(can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\x00-\\x1f\\x7f]*)?$", n.host_key)), false)]), "workers")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.workers : alltrue([for k, v in n.labels : !can(regex("^([^/]*\\.)?(kubernetes|k8s)\\.io/", k)) || can(regex("^([^/]*\\.)?(kubelet|node)\\.kubernetes\\.io/", k)) || contains(["kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type", "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/region", "topology.kubernetes.io/zone"], k)])])
-    error_message = "No workers node label may use the kubernetes.io or k8s.io namespaces except node.kubernetes.io/..., kubelet.kubernetes.io/... and the well-known labels kubelet allows: kubelet refuses to start with them (label such nodes through the API instead)."
+    condition     = try(alltrue([for n in var.workers : try(alltrue([for k, v in n.labels : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))]), false) if try(n.labels, null) != null]), true)
+    error_message = "Every workers node label must follow Kubernetes label syntax: a key of an optional DNS-subdomain prefix and \"/\" and a name of 1-63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit; a value of the same form as the name, or empty. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.labels, null) != null && !try(alltrue([for k, v in n.labels : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))]), false)]), "workers")}."
   }
 
   validation {
-    condition     = alltrue([for n in var.workers : alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))])])
-    error_message = "Every workers node taint must be \"key=value:Effect\" or \"key:Effect\", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute."
+    condition     = try(alltrue([for n in var.workers : try(alltrue([for k, v in n.labels : !can(regex("^([^/]*\\.)?(kubernetes|k8s)\\.io/", k)) || can(regex("^([^/]*\\.)?(kubelet|node)\\.kubernetes\\.io/", k)) || contains(["kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type", "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/region", "topology.kubernetes.io/zone"], k)]), false) if try(n.labels, null) != null]), true)
+    error_message = "No workers node label may use the kubernetes.io or k8s.io namespaces except node.kubernetes.io/..., kubelet.kubernetes.io/... and the well-known labels kubelet allows: kubelet refuses to start with them (label such nodes through the API instead). Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.labels, null) != null && !try(alltrue([for k, v in n.labels : !can(regex("^([^/]*\\.)?(kubernetes|k8s)\\.io/", k)) || can(regex("^([^/]*\\.)?(kubelet|node)\\.kubernetes\\.io/", k)) || contains(["kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type", "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/region", "topology.kubernetes.io/zone"], k)]), false)]), "workers")}."
+  }
+
+  validation {
+    condition     = try(alltrue([for n in var.workers : try(alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))]), false) if try(n.taints, null) != null]), true)
+    error_message = "Every workers node taint must be \"key=value:Effect\" or \"key:Effect\", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.taints, null) != null && !try(alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))]), false)]), "workers")}."
+  }
+
+  validation {
+    condition     = try(alltrue([for n in var.workers : try(n.gone == true || n.gone == false, false) if try(n.gone, null) != null]), true)
+    error_message = "Every workers node gone must be true or false. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.gone, null) != null && !try(n.gone == true || n.gone == false, false)]), "workers")}."
   }
 }
 
