@@ -26,7 +26,7 @@ function plan(dir: string): { diagnostics: Diagnostic[]; clusterNix: Record<stri
   if (r.status === 0) {
     const show = JSON.parse(terraform(dir, ['show', '-json', 'plan.bin']).stdout);
     for (const m of show.planned_values.root_module.child_modules ?? []) {
-      const file = m.resources.find((x: { address: string }) => x.address.endsWith('local_file.cluster_nix'));
+      const file = m.resources.find((x: { address: string }) => /local_file\.cluster_nix(\[0\])?$/.test(x.address));
       clusterNix[m.address] = file.values.content;
     }
   }
