@@ -107,7 +107,7 @@ export class ClusterDeployment extends Construct {
             NICO_SSH_KEY: '${nonsensitive(sensitive(local.ssh_private_key))}',
             NICO_CONNECT_TIMEOUT: '${local.cluster.ssh_connect_timeout_seconds}',
             NICO_PEERS: '${join("\\n", [for p in local.deploy_peers : p.line if p.name != each.key])}',
-            NICO_LOCK: '${local.cluster_id}.control-plane',
+            NICO_CLUSTER_ID: '${local.cluster_id}',
           },
         },
       },

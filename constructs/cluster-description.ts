@@ -182,6 +182,20 @@ export interface ClusterDescription {
    * @default true
    */
   readonly writeLocalTree?: boolean;
+  /**
+   * How many workers a redeploy (a new nixpkgs, a changed setting) may take out of service at once:
+   * each is cordoned and drained, switched, seen ready and uncordoned. Control-plane nodes always go
+   * one at a time, and new workers all together.
+   * @default 1
+   */
+  readonly maxUnavailable?: number;
+  /**
+   * Roll a node back to its previous system generation when it is not ready within
+   * `readyTimeoutSeconds` after a switch, or when the new system cuts SSH off (a timer on the node
+   * fires unless the deployer reconnects and sees it ready).
+   * @default true
+   */
+  readonly rollback?: boolean;
 }
 
 /** Defaults of the optional fields: the single source for TypeScript, the HCL module and its docs. */
@@ -206,6 +220,8 @@ export const CLUSTER_DEFAULTS = {
   sshConnectTimeoutSeconds: 20,
   drainTimeoutSeconds: 300,
   writeLocalTree: true,
+  maxUnavailable: 1,
+  rollback: true,
 } as const;
 
 export const NODE_DEFAULTS = {

@@ -412,6 +412,12 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
     check: (d) => field(d, 'sshConnectTimeoutSeconds', (x) => isIntBetween(x, 1, 600), 'must be a whole number of seconds from 1 to 600'),
   },
   {
+    variables: ['max_unavailable'],
+    condition: 'var.max_unavailable >= 1 && var.max_unavailable <= 1000 && floor(var.max_unavailable) == var.max_unavailable',
+    errorMessage: 'The max_unavailable must be a whole number of workers from 1 to 1000.',
+    check: (d) => field(d, 'maxUnavailable', (x) => isIntBetween(x, 1, 1000), 'must be a whole number of workers from 1 to 1000'),
+  },
+  {
     variables: ['drain_timeout_seconds'],
     condition: 'var.drain_timeout_seconds >= 1 && var.drain_timeout_seconds <= 86400 && floor(var.drain_timeout_seconds) == var.drain_timeout_seconds',
     errorMessage: 'The drain_timeout_seconds must be a whole number of seconds from 1 to 86400.',

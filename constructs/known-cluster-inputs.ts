@@ -58,6 +58,8 @@ export function canonicalCluster(d: ClusterDescription) {
     ssh_connect_timeout_seconds: d.sshConnectTimeoutSeconds ?? CLUSTER_DEFAULTS.sshConnectTimeoutSeconds,
     drain_timeout_seconds: d.drainTimeoutSeconds ?? CLUSTER_DEFAULTS.drainTimeoutSeconds,
     write_local_tree: d.writeLocalTree ?? CLUSTER_DEFAULTS.writeLocalTree,
+    max_unavailable: d.maxUnavailable ?? CLUSTER_DEFAULTS.maxUnavailable,
+    rollback: d.rollback ?? CLUSTER_DEFAULTS.rollback,
     server_extra_flags: [...(d.serverExtraFlags ?? CLUSTER_DEFAULTS.serverExtraFlags)],
     agent_extra_flags: [...(d.agentExtraFlags ?? CLUSTER_DEFAULTS.agentExtraFlags)],
     disable_components: [...(d.disableComponents ?? CLUSTER_DEFAULTS.disableComponents)],

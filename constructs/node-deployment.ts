@@ -40,7 +40,8 @@ const CONNECTION_ENV: Record<string, string> = {
   NICO_CONNECT_TIMEOUT: 'self.input.connect_timeout',
   NICO_REMOTE_DIR: 'self.input.remote_flake_dir',
   NICO_PEERS: 'self.input.peers',
-  NICO_LOCK: 'self.input.lock',
+  NICO_MAX_UNAVAILABLE: 'self.input.max_unavailable',
+  NICO_DRAIN_TIMEOUT: 'self.input.drain_timeout',
   NICO_GONE: 'self.input.gone',
   NICO_CLUSTER_ID: 'self.input.cluster_id',
 };
@@ -79,7 +80,7 @@ export class NodeDeployment extends Construct {
         remote_flake_dir: '${local.cluster.remote_flake_dir}',
         peers: '${join("\\n", [for p in local.deploy_peers : p.line if p.name != each.key])}',
         cluster_id: '${local.cluster_id}',
-        lock: `\${${NODE}.role == "worker" ? "" : "\${local.cluster_id}.control-plane"}`,
+        max_unavailable: '${local.cluster.max_unavailable}',
         script: '${local.node_script}',
       },
     });
@@ -94,7 +95,7 @@ export class NodeDeployment extends Construct {
           interpreter: ['/bin/sh', '-c'],
           command: 'eval "$NICO_SCRIPT"',
           environment:
-            `\${merge(${hclObject({ ...CONNECTION_ENV, NICO_ACTION: '"deploy"', NICO_READY_TIMEOUT: 'local.cluster.ready_timeout_seconds' })}, ` +
+            `\${merge(${hclObject({ ...CONNECTION_ENV, NICO_ACTION: '"deploy"', NICO_READY_TIMEOUT: 'local.cluster.ready_timeout_seconds', NICO_ROLLBACK: 'local.cluster.rollback' })}, ` +
             `local.flake_payload, local.secrets_payload[${NODE}.role == "worker" ? "worker" : "control_plane"])}`,
         },
       },
@@ -103,7 +104,7 @@ export class NodeDeployment extends Construct {
           when: 'destroy',
           interpreter: ['/bin/sh', '-c'],
           command: 'eval "$NICO_SCRIPT"',
-          environment: `\${${hclObject({ ...CONNECTION_ENV, NICO_ACTION: '"remove"', NICO_DRAIN_TIMEOUT: 'self.input.drain_timeout' })}}`,
+          environment: `\${${hclObject({ ...CONNECTION_ENV, NICO_ACTION: '"remove"' })}}`,
         },
       },
     ]);

@@ -84,6 +84,8 @@ export const clusterDescriptionSchema = z
     sshConnectTimeoutSeconds: z.number().optional(),
     drainTimeoutSeconds: z.number().optional(),
     writeLocalTree: z.boolean().optional(),
+    maxUnavailable: z.number().optional(),
+    rollback: z.boolean().optional(),
     serverExtraFlags: z.array(z.string()).optional(),
     agentExtraFlags: z.array(z.string()).optional(),
     disableComponents: z.array(z.string()).optional(),

@@ -67,6 +67,8 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   ssh_connect_timeout_seconds: { type: 'number', default: CLUSTER_DEFAULTS.sshConnectTimeoutSeconds, description: 'Seconds one SSH connection to a node may take to be established; an unreachable node fails the apply after this.' },
   drain_timeout_seconds: { type: 'number', default: CLUSTER_DEFAULTS.drainTimeoutSeconds, description: 'Seconds draining a node that leaves the cluster may take; after it the node is deleted anyway.' },
   write_local_tree: { type: 'bool', default: CLUSTER_DEFAULTS.writeLocalTree, description: 'Write the flake tree and its secrets to `<output_dir>/nix`. Turn it off on ephemeral runners (HCP Terraform, CI): deployment does not need it, and a fresh runner then plans no change.' },
+  max_unavailable: { type: 'number', default: CLUSTER_DEFAULTS.maxUnavailable, description: 'How many workers a redeploy may take out of service at once (each is cordoned, drained, switched, seen ready, uncordoned). Control-plane nodes always go one at a time; new workers all together.' },
+  rollback: { type: 'bool', default: CLUSTER_DEFAULTS.rollback, description: 'Roll a node back to its previous system generation when it is not ready in time after a switch, or when the new system cuts SSH off (a timer on the node).' },
   output_dir: { type: 'string', default: null, description: 'Local directory for the flake tree (`<output_dir>/nix`) and the kubeconfig. Null means `<root module>/out/<name>`.' },
 };
 
@@ -92,6 +94,8 @@ const CLUSTER_LOCAL = {
   ssh_connect_timeout_seconds: '${var.ssh_connect_timeout_seconds}',
   drain_timeout_seconds: '${var.drain_timeout_seconds}',
   write_local_tree: '${var.write_local_tree}',
+  max_unavailable: '${var.max_unavailable}',
+  rollback: '${var.rollback}',
   server_extra_flags: '${var.server_extra_flags}',
   agent_extra_flags: '${var.agent_extra_flags}',
   disable_components: '${var.disable_components}',

@@ -17,10 +17,11 @@
 #   CONNECT_TIMEOUT   seconds for one SSH connection to be established
 #   REMOTE_DIR        the node's flake directory
 #   PEERS             lines "name host port host-key-or-empty": the other control-plane nodes, init first
-#   LOCK              a runner-local lock name serializing control-plane nodes ("" for none)
+#   CLUSTER_ID        names the runner-local locks (one control-plane node, MAX_UNAVAILABLE workers)
 #   GONE              true: the machine is gone for good; never connect to it
-#   deploy only:      READY_TIMEOUT, FILE_COUNT + FILE_<i> and SECRET_COUNT + SECRET_<i> ("path\nbase64")
-#   remove only:      DRAIN_TIMEOUT
+#   DRAIN_TIMEOUT MAX_UNAVAILABLE
+#   deploy only:      READY_TIMEOUT, ROLLBACK (true|false), FILE_COUNT + FILE_<i> and
+#                     SECRET_COUNT + SECRET_<i> ("path\nbase64")
 set -eu
 umask 077
 
@@ -100,31 +101,39 @@ check_connection() {
   fail "cannot connect to $NICO_SSH_USER@$NICO_SSH_HOST port $NICO_SSH_PORT: $(explain "$node" "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_KEY" "$out")"
 }
 
-# lock_acquire: NICO_LOCK as a directory under a runner-local, user-private directory. A holder that
-# died (an interrupted apply) leaves a stale lock, which the next run takes over.
+# lock_acquire NAME SLOTS WHY: takes one of SLOTS runner-local locks NAME.0 .. NAME.<SLOTS-1>, directories
+# under a user-private directory. Terraform runs nodes in parallel; these locks let one
+# control-plane node, or at most maxUnavailable workers, change at a time. A holder that died (an
+# interrupted apply) leaves a stale lock, which the next run takes over.
 lock_acquire() {
-  [ -n "${NICO_LOCK:-}" ] || return 0
   base="${TMPDIR:-/tmp}/nico-cluster-$(id -u)"
   mkdir -p "$base"
   [ -O "$base" ] || fail "lock directory $base belongs to another user; remove it or set TMPDIR"
   chmod 0700 "$base"
-  lock="$base/$NICO_LOCK"
   told=""
-  while ! mkdir "$lock" 2>/dev/null; do
-    holder=$(cat "$lock/owner" 2>/dev/null || true)
-    pid=${holder%% *}
-    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-      rm -rf "$lock"
-      continue
-    fi
-    if [ -z "$told" ] && [ -n "$holder" ]; then
-      say "waiting for ${holder#* }: control-plane nodes change one at a time"
+  while :; do
+    slot=0
+    while [ "$slot" -lt "$2" ]; do
+      lock="$base/$1.$slot"
+      if mkdir "$lock" 2>/dev/null; then
+        LOCK_HELD=$lock
+        printf '%s %s\n' "$$" "$node" >"$lock/owner"
+        return 0
+      fi
+      holder=$(cat "$lock/owner" 2>/dev/null || true)
+      pid=${holder%% *}
+      if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+        rm -rf "$lock"
+        continue
+      fi
+      slot=$((slot + 1))
+    done
+    if [ -z "$told" ]; then
+      say "waiting: $3"
       told=1
     fi
     sleep 1
   done
-  LOCK_HELD=$lock
-  printf '%s %s\n' "$$" "$node" >"$lock/owner"
 }
 
 # peers_run COMMAND: runs COMMAND on the first reachable other control-plane node; prints its name
@@ -145,37 +154,127 @@ peers_run() {
   return 1
 }
 
-# emit NAME VAR-PREFIX COUNT DEST: shell lines that write each "path\nbase64" variable below DEST.
+# emit VAR-PREFIX COUNT DEST: shell lines that write each "path\nbase64" variable below DEST.
 emit() {
   i=0
-  while [ "$i" -lt "$3" ]; do
-    eval "entry=\${$2_$i}"
+  while [ "$i" -lt "$2" ]; do
+    eval "entry=\${$1_$i}"
     path=${entry%%"
 "*}
     data=${entry#*"
 "}
-    printf 'put %s/%s <<%s\n%s\n%s\n' "$4" "$(q "$path")" "'NICO_EOF'" "$data" NICO_EOF
+    printf 'put %s/%s <<%s\n%s\n%s\n' "$3" "$(q "$path")" "'NICO_EOF'" "$data" NICO_EOF
     i=$((i + 1))
   done
 }
 
-# readiness ROLE: the node-side wait after a switch, bounded by NICO_READY_TIMEOUT.
-readiness() {
-  case $1 in
-  init) check='k3s kubectl get --raw /readyz 2>/dev/null | grep -qx ok'; what='the Kubernetes API did not answer /readyz' ;;
-  joiner) check="[ \"\$(k3s kubectl get node $node -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}' 2>/dev/null)\" = True ]"; what='it did not become a Ready member' ;;
-  *) check='systemctl is-active --quiet k3s'; what='the k3s agent did not become active' ;;
-  esac
-  cat <<EOF
-deadline=\$(( \$(date +%s) + $NICO_READY_TIMEOUT ))
-until $check; do
-  if [ "\$(date +%s)" -ge "\$deadline" ]; then
-    echo "nico: $node: $what within $NICO_READY_TIMEOUT s; see journalctl -u k3s on the node" >&2
-    exit 1
+# take_turn member|new: control-plane nodes change one at a time; workers that are members already
+# (a redeploy takes them out of service) at most NICO_MAX_UNAVAILABLE at a time; new workers together.
+take_turn() {
+  if [ "$NICO_ROLE" != worker ]; then
+    lock_acquire "$NICO_CLUSTER_ID.control-plane" 1 "control-plane nodes change one at a time"
+  elif [ "$1" = member ]; then
+    lock_acquire "$NICO_CLUSTER_ID.workers" "$NICO_MAX_UNAVAILABLE" "at most $NICO_MAX_UNAVAILABLE worker(s) out of service at a time"
+  fi
+}
+
+# kubectl_peer ARGS...: `k3s kubectl ARGS... <node>` on the first reachable other control-plane node.
+kubectl_peer() { peers_run "k3s kubectl $* $(q "$node")"; }
+
+# upload_and_switch: one connection that writes the secrets and the tree, arms the node's own
+# rollback timer and switches. The script reaches the node on stdin: nothing lands in its /tmp.
+upload_and_switch() {
+  # The cluster's lock file, so that every node builds from the same nixpkgs revision: the one in the
+  # tree (flakeLockFile) wins, else the one another control-plane node already builds from.
+  cluster_lock=""
+  if ! printf '%s\n' "${NICO_FILE_PATHS:-}" | grep -qx flake.lock; then
+    cluster_lock=$(peers_run 'cat /var/lib/nico/flake.lock 2>/dev/null' 2>/dev/null | base64 | tr -d '\n' || true)
+  fi
+  {
+    printf 'node=%s dir=%s rollback=%s rollback_after=%s\n' "$(q "$node")" "$(q "$NICO_REMOTE_DIR")" "$NICO_ROLLBACK" "$1"
+    cat <<'EOF'
+set -eu
+umask 077
+put() { mkdir -p "$(dirname "$1")"; base64 -d >"$1"; }
+mkdir -p /var/lib/nico
+chmod 0700 /var/lib/nico
+rm -rf /var/lib/nico/secrets.new
+mkdir -m 0700 /var/lib/nico/secrets.new
+EOF
+    emit NICO_SECRET "$NICO_SECRET_COUNT" /var/lib/nico/secrets.new
+    cat <<'EOF'
+rm -rf /var/lib/nico/secrets.old
+if [ -d /var/lib/nico/secrets ]; then mv /var/lib/nico/secrets /var/lib/nico/secrets.old; fi
+mv /var/lib/nico/secrets.new /var/lib/nico/secrets
+rm -rf /var/lib/nico/secrets.old
+rm -rf "$dir"
+mkdir -p "$dir"
+chmod 0700 "$dir"
+EOF
+    emit NICO_FILE "$NICO_FILE_COUNT" '"$dir"'
+    [ -z "$cluster_lock" ] || printf 'put "$dir"/flake.lock <<%s\n%s\n%s\n' "'NICO_EOF'" "$cluster_lock" NICO_EOF
+    cat <<'EOF'
+if [ ! -f "$dir/flake.lock" ] && [ -f /var/lib/nico/flake.lock ]; then cp /var/lib/nico/flake.lock "$dir/flake.lock"; fi
+if [ ! -f "$dir/flake.lock" ]; then
+  echo "nico: $node: locking the flake inputs (the first node; every later node builds from this lock)"
+  nix --extra-experimental-features 'nix-command flakes' flake lock "path:$dir"
+fi
+cp "$dir/flake.lock" /var/lib/nico/flake.lock
+if [ "$rollback" = true ]; then
+  # Back to the generation the node runs now, unless a new connection finds it ready in time.
+  previous=$(readlink /nix/var/nix/profiles/system 2>/dev/null || true)
+  cat >/var/lib/nico/rollback <<ROLLBACK
+#!/bin/sh
+# Written by nico-cluster before it switched $node: returns it to the system it ran before.
+PATH=/run/current-system/sw/bin:\$PATH
+[ "\$(readlink /nix/var/nix/profiles/system 2>/dev/null || true)" != "$previous" ] || exit 0
+echo "nico: $node: rolling back to the previous system generation"
+nixos-rebuild switch --rollback
+ROLLBACK
+  chmod 0700 /var/lib/nico/rollback
+  systemctl stop nico-rollback.timer 2>/dev/null || true
+  systemctl reset-failed nico-rollback.service 2>/dev/null || true
+  systemd-run --quiet --unit=nico-rollback --on-active="${rollback_after}s" /var/lib/nico/rollback
+  echo "nico: $node: armed its own rollback in ${rollback_after}s, cancelled once it is seen ready"
+fi
+echo "nico: $node: nixos-rebuild switch --flake path:$dir#$node"
+nixos-rebuild switch --flake "path:$dir#$node"
+EOF
+  } | ssh_node sh -s
+}
+
+# confirm_ready: a new connection (the switch may have cut the old path off) waits until the node is
+# ready, then cancels its rollback timer; a node not ready in time is rolled back now, and the
+# journal of the units that make it ready is shown. Exit 3: not ready (rolled back).
+confirm_ready() {
+  {
+    printf 'node=%s role=%s timeout=%s rollback=%s\n' "$(q "$node")" "$NICO_ROLE" "$NICO_READY_TIMEOUT" "$NICO_ROLLBACK"
+    cat <<'EOF'
+set -eu
+umask 077
+case $role in
+init) ready() { k3s kubectl get --raw /readyz 2>/dev/null | grep -qx ok; } ;;
+joiner) ready() { [ "$(k3s kubectl get node "$node" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; } ;;
+*) ready() { systemctl is-active --quiet k3s; } ;;
+esac
+deadline=$(( $(date +%s) + timeout ))
+until ready; do
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "nico: $node: not ready within $timeout s; the last lines of its journal:" >&2
+    journalctl -u k3s -u keepalived -u nico-secrets -u nico-wait-for-vip -n 25 --no-pager 2>&1 | sed "s/^/nico: $node: journal: /" >&2 || true
+    if [ "$rollback" = true ]; then
+      systemctl stop nico-rollback.timer 2>/dev/null || true
+      /var/lib/nico/rollback >&2
+    fi
+    exit 3
   fi
   sleep 2
 done
+systemctl stop nico-rollback.timer 2>/dev/null || true
+date +%s >/var/lib/nico/deployed
+echo "nico: $node: ready"
 EOF
+  } | ssh_node sh -s
 }
 
 deploy() {
@@ -184,58 +283,43 @@ deploy() {
     return 0
   fi
   check_connection
-  lock_acquire
-  say "uploading the flake tree to $NICO_REMOTE_DIR and the secrets to /var/lib/nico/secrets"
-  # The cluster's lock file, so that every node builds from the same nixpkgs revision: the one in the
-  # tree (flakeLockFile) wins, else the one another control-plane node already builds from.
-  cluster_lock=""
-  if ! printf '%s\n' "${NICO_FILE_PATHS:-}" | grep -qx flake.lock; then
-    cluster_lock=$(peers_run 'cat /var/lib/nico/flake.lock 2>/dev/null' 2>/dev/null | base64 | tr -d '\n' || true)
-  fi
-  {
-    cat <<EOF
-set -eu
-umask 077
-dir=$(q "$NICO_REMOTE_DIR")
-put() { mkdir -p "\$(dirname "\$1")"; base64 -d >"\$1"; }
-mkdir -p /var/lib/nico
-chmod 0700 /var/lib/nico
-rm -rf /var/lib/nico/secrets.new
-mkdir -m 0700 /var/lib/nico/secrets.new
-EOF
-    emit "$node" NICO_SECRET "$NICO_SECRET_COUNT" /var/lib/nico/secrets.new
-    cat <<EOF
-rm -rf /var/lib/nico/secrets.old
-if [ -d /var/lib/nico/secrets ]; then mv /var/lib/nico/secrets /var/lib/nico/secrets.old; fi
-mv /var/lib/nico/secrets.new /var/lib/nico/secrets
-rm -rf /var/lib/nico/secrets.old
-rm -rf "\$dir"
-mkdir -p "\$dir"
-chmod 0700 "\$dir"
-EOF
-    emit "$node" NICO_FILE "$NICO_FILE_COUNT" '"$dir"'
-    if [ -n "$cluster_lock" ]; then
-      printf 'put "$dir"/flake.lock <<%s\n%s\n%s\n' "'NICO_EOF'" "$cluster_lock" NICO_EOF
+  # A node that already runs a configuration of ours is a member: a redeploy drains it first.
+  if ssh_node test -e /var/lib/nico/deployed </dev/null; then member=member; else member=new; fi
+  take_turn "$member"
+  drained=""
+  if [ "$member" = member ] && [ -n "${NICO_PEERS:-}" ]; then
+    say "cordoning and draining (at most ${NICO_DRAIN_TIMEOUT}s) before the switch"
+    kubectl_peer cordon >/dev/null || fail "could not cordon it through another control-plane node"
+    drained=1
+    if ! kubectl_peer drain --ignore-daemonsets --delete-emptydir-data "--timeout=${NICO_DRAIN_TIMEOUT}s" >/dev/null; then
+      kubectl_peer uncordon >/dev/null || true
+      fail "draining did not finish within ${NICO_DRAIN_TIMEOUT}s (a PodDisruptionBudget?); not switched, uncordoned again"
     fi
-    cat <<EOF
-if [ ! -f "\$dir/flake.lock" ] && [ -f /var/lib/nico/flake.lock ]; then cp /var/lib/nico/flake.lock "\$dir/flake.lock"; fi
-if [ ! -f "\$dir/flake.lock" ]; then
-  echo "nico: $node: locking the flake inputs (the first node; every later node builds from this lock)"
-  nix --extra-experimental-features 'nix-command flakes' flake lock "path:\$dir"
-fi
-echo "nico: $node: nixos-rebuild switch --flake path:\$dir#$node"
-nixos-rebuild switch --flake "path:\$dir#$node"
-cp "\$dir/flake.lock" /var/lib/nico/flake.lock
-echo "nico: $node: waiting until it is ready"
-EOF
-    readiness "$NICO_ROLE"
-    echo "echo \"nico: $node: ready\""
-  } | ssh_node sh -s || fail "the deployment on $NICO_SSH_HOST stopped (exit $?); see the lines above"
+  fi
+  say "uploading the flake tree to $NICO_REMOTE_DIR and the secrets to /var/lib/nico/secrets"
+  # The node's own timer fires after the deployer's whole wait, two connections and a margin.
+  rollback_after=$((NICO_READY_TIMEOUT + 2 * NICO_CONNECT_TIMEOUT + 30))
+  upload_and_switch "$rollback_after" || fail "the switch on $NICO_SSH_HOST failed (exit $?); see the lines above"
+  say "waiting until it is ready (a new connection)"
+  if out=$(ssh_node true 2>&1 </dev/null); then :; else
+    printf '%s\n' "$out" | sed '/^$/d; s/^/  ssh: /' >&2
+    if [ "$NICO_ROLLBACK" = true ]; then
+      fail "lost SSH after the switch: the new system cut $NICO_SSH_HOST port $NICO_SSH_PORT off; the node returns to its previous system by itself within ${rollback_after}s of the switch"
+    fi
+    fail "lost SSH after the switch: the new system cut $NICO_SSH_HOST port $NICO_SSH_PORT off (rollback is off)"
+  fi
+  if confirm_ready; then :; else
+    code=$?
+    [ "$code" = 3 ] || fail "lost the connection while waiting until it is ready (exit $code)"
+    if [ "$NICO_ROLLBACK" = true ]; then fail "not ready within ${NICO_READY_TIMEOUT}s after the switch: rolled back to its previous system; the next apply tries again"; fi
+    fail "not ready within ${NICO_READY_TIMEOUT}s after the switch (rollback is off)"
+  fi
+  if [ -n "$drained" ]; then kubectl_peer uncordon >/dev/null || fail "ready, but could not uncordon it through another control-plane node"; fi
 }
 
-# drain_and_delete: through another control-plane node, so that it works for workers (which hold
-# no admin credentials) and for a node that is already gone. Deleting the Node object makes k3s
-# remove a server's etcd member.
+# drain_and_delete drain|forget: through another control-plane node, so that it works for workers
+# (which hold no admin credentials) and for a node that is already gone. Deleting the Node object
+# makes k3s remove a server's etcd member.
 drain_and_delete() {
   if [ "$1" = drain ]; then
     say "draining (at most ${NICO_DRAIN_TIMEOUT}s) and deleting its Node object through another control-plane node"
@@ -255,24 +339,26 @@ remove() {
     return 0
   fi
   check_connection
-  lock_acquire
   # A whole-cluster destroy removes every node: draining into a dying cluster only costs time.
   if [ -e "${TMPDIR:-/tmp}/nico-cluster-$(id -u)/${NICO_CLUSTER_ID}.teardown" ]; then
+    [ "$NICO_ROLE" = worker ] || take_turn member
     say "the whole cluster is being destroyed: no drain"
   else
+    take_turn member
     drain_and_delete drain
   fi
   say "cleaning with #minimal"
   {
-    cat <<EOF
+    printf 'node=%s dir=%s\n' "$(q "$node")" "$(q "$NICO_REMOTE_DIR")"
+    cat <<'EOF'
 set -eu
 umask 077
-dir=$(q "$NICO_REMOTE_DIR")
-if [ ! -f "\$dir/flake.nix" ]; then echo "nico: $node: no flake in \$dir to switch to #minimal from" >&2; exit 1; fi
+if [ ! -f "$dir/flake.nix" ]; then echo "nico: $node: no flake in $dir to switch to #minimal from" >&2; exit 1; fi
+systemctl stop nico-rollback.timer 2>/dev/null || true
 # Names the node to the flake, so that minimal keeps its static address (nodes/generator.nix).
-printf '%s\n' $(q "$node") >"\$dir/minimal-node"
-nixos-rebuild switch --flake "path:\$dir#minimal"
-rm -rf /var/lib/nico/secrets /var/lib/nico/flake.lock
+printf '%s\n' "$node" >"$dir/minimal-node"
+nixos-rebuild switch --flake "path:$dir#minimal"
+rm -rf /var/lib/nico/secrets /var/lib/nico/flake.lock /var/lib/nico/deployed /var/lib/nico/rollback
 EOF
   } | ssh_node sh -s || fail "cleaning $NICO_SSH_HOST with #minimal stopped (exit $?); run the destroy again once fixed"
 }
@@ -281,7 +367,7 @@ case $NICO_ACTION in
 deploy) deploy ;;
 remove) remove ;;
 forget)
-  lock_acquire
+  lock_acquire "$NICO_CLUSTER_ID.control-plane" 1 "control-plane nodes change one at a time"
   drain_and_delete forget
   ;;
 *) fail "unknown NICO_ACTION $NICO_ACTION" ;;

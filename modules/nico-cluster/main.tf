@@ -8,12 +8,14 @@ locals {
     drain_timeout_seconds       = var.drain_timeout_seconds
     gateway                     = var.gateway
     interface                   = var.interface
+    max_unavailable             = var.max_unavailable
     name                        = var.name
     nameservers                 = var.nameservers
     nixpkgs                     = var.nixpkgs
     prefix_length               = var.prefix_length
     ready_timeout_seconds       = var.ready_timeout_seconds
     remote_flake_dir            = var.remote_flake_dir
+    rollback                    = var.rollback
     server_extra_flags          = var.server_extra_flags
     ssh_connect_timeout_seconds = var.ssh_connect_timeout_seconds
     ssh_user                    = var.ssh_user
@@ -244,7 +246,7 @@ resource "terraform_data" "control_plane" {
     drain_timeout    = local.cluster.drain_timeout_seconds
     gone             = local.deploy_nodes[each.key].gone
     host_key         = local.deploy_nodes[each.key].host_key
-    lock             = local.deploy_nodes[each.key].role == "worker" ? "" : "${local.cluster_id}.control-plane"
+    max_unavailable  = local.cluster.max_unavailable
     node             = each.key
     peers            = join("\n", [for p in local.deploy_peers : p.line if p.name != each.key])
     remote_flake_dir = local.cluster.remote_flake_dir
@@ -264,13 +266,13 @@ resource "terraform_data" "control_plane" {
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_LOCK = self.input.lock, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
     interpreter = ["/bin/sh", "-c"]
   }
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = { NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_LOCK = self.input.lock, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "remove", NICO_DRAIN_TIMEOUT = self.input.drain_timeout }
+    environment = { NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "remove" }
     interpreter = ["/bin/sh", "-c"]
     when        = destroy
   }
@@ -287,8 +289,8 @@ resource "terraform_data" "forget" {
     command = "eval \"$NICO_SCRIPT\""
     environment = {
       NICO_ACTION          = "forget"
+      NICO_CLUSTER_ID      = local.cluster_id
       NICO_CONNECT_TIMEOUT = local.cluster.ssh_connect_timeout_seconds
-      NICO_LOCK            = "${local.cluster_id}.control-plane"
       NICO_NODE            = each.key
       NICO_PEERS           = join("\n", [for p in local.deploy_peers : p.line if p.name != each.key])
       NICO_SCRIPT          = local.node_script
@@ -307,7 +309,7 @@ resource "terraform_data" "init_node" {
     drain_timeout    = local.cluster.drain_timeout_seconds
     gone             = local.deploy_nodes[each.key].gone
     host_key         = local.deploy_nodes[each.key].host_key
-    lock             = local.deploy_nodes[each.key].role == "worker" ? "" : "${local.cluster_id}.control-plane"
+    max_unavailable  = local.cluster.max_unavailable
     node             = each.key
     peers            = join("\n", [for p in local.deploy_peers : p.line if p.name != each.key])
     remote_flake_dir = local.cluster.remote_flake_dir
@@ -327,13 +329,13 @@ resource "terraform_data" "init_node" {
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_LOCK = self.input.lock, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
     interpreter = ["/bin/sh", "-c"]
   }
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = { NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_LOCK = self.input.lock, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "remove", NICO_DRAIN_TIMEOUT = self.input.drain_timeout }
+    environment = { NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "remove" }
     interpreter = ["/bin/sh", "-c"]
     when        = destroy
   }
@@ -562,6 +564,11 @@ resource "terraform_data" "input_checks" {
     }
 
     precondition {
+      condition     = var.max_unavailable >= 1 && var.max_unavailable <= 1000 && floor(var.max_unavailable) == var.max_unavailable
+      error_message = "The max_unavailable must be a whole number of workers from 1 to 1000."
+    }
+
+    precondition {
       condition     = var.drain_timeout_seconds >= 1 && var.drain_timeout_seconds <= 86400 && floor(var.drain_timeout_seconds) == var.drain_timeout_seconds
       error_message = "The drain_timeout_seconds must be a whole number of seconds from 1 to 86400."
     }
@@ -642,7 +649,7 @@ resource "terraform_data" "worker" {
     drain_timeout    = local.cluster.drain_timeout_seconds
     gone             = local.deploy_nodes[each.key].gone
     host_key         = local.deploy_nodes[each.key].host_key
-    lock             = local.deploy_nodes[each.key].role == "worker" ? "" : "${local.cluster_id}.control-plane"
+    max_unavailable  = local.cluster.max_unavailable
     node             = each.key
     peers            = join("\n", [for p in local.deploy_peers : p.line if p.name != each.key])
     remote_flake_dir = local.cluster.remote_flake_dir
@@ -662,13 +669,13 @@ resource "terraform_data" "worker" {
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_LOCK = self.input.lock, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
     interpreter = ["/bin/sh", "-c"]
   }
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = { NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_LOCK = self.input.lock, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "remove", NICO_DRAIN_TIMEOUT = self.input.drain_timeout }
+    environment = { NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "remove" }
     interpreter = ["/bin/sh", "-c"]
     when        = destroy
   }

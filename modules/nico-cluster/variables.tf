@@ -161,6 +161,18 @@ variable "interface" {
   }
 }
 
+variable "max_unavailable" {
+  description = "How many workers a redeploy may take out of service at once (each is cordoned, drained, switched, seen ready, uncordoned). Control-plane nodes always go one at a time; new workers all together."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = var.max_unavailable >= 1 && var.max_unavailable <= 1000 && floor(var.max_unavailable) == var.max_unavailable
+    error_message = "The max_unavailable must be a whole number of workers from 1 to 1000."
+  }
+}
+
 variable "name" {
   description = "Cluster name: an RFC 1123 label of 1-63 characters. Also seeds the keepalived VRRP password."
   type        = string
@@ -253,6 +265,13 @@ variable "remote_flake_dir" {
     condition     = can(regex("^(/([A-Za-z0-9_+:-][A-Za-z0-9._+:-]*|\\.[A-Za-z0-9_+:-][A-Za-z0-9._+:-]*|\\.\\.[A-Za-z0-9._+:-]+)){2,}$", var.remote_flake_dir)) && !can(regex("^/((nix|usr|bin|sbin|lib|lib32|lib64|libx32|boot|dev|proc|sys|run|tmp|var/tmp|var/run|var/lock|etc/ssh|etc/nixos|etc/nix|etc/static|etc/ssl|etc/pam\\.d|etc/systemd|etc/rancher|var/lib/rancher|var/lib/nixos|var/lib/systemd)(/.*)?|(var/lib|var/log|var/cache|var/db|var/empty|var/spool|var/mail|home/[^/]+|root/\\.[^/]+))$", var.remote_flake_dir))
     error_message = "The remote_flake_dir must be a dedicated directory such as /etc/nico/flake: an absolute path of at least two components of letters, digits and \". _ + : -\", without \".\" or \"..\" components or a trailing \"/\", and not a system directory (/nix, /usr, /boot, /etc/ssh, /var/lib, a home directory and the like)."
   }
+}
+
+variable "rollback" {
+  description = "Roll a node back to its previous system generation when it is not ready in time after a switch, or when the new system cuts SSH off (a timer on the node)."
+  type        = bool
+  default     = true
+  nullable    = false
 }
 
 variable "server_extra_flags" {

@@ -32,7 +32,7 @@ export interface FlakeListing {
 /** One call of a stand-in command on a node. */
 export interface Call {
   node: string;
-  command: 'nixos-rebuild' | 'k3s' | 'systemctl' | 'nix';
+  command: 'nixos-rebuild' | 'k3s' | 'systemctl' | 'nix' | 'systemd-run' | 'journalctl';
   args: string[];
   /** Epoch milliseconds when the command started and ended. */
   start: number;
@@ -42,6 +42,8 @@ export interface Call {
   error?: string;
   /** Only for a well-formed nixos-rebuild call. */
   flake?: FlakeListing;
+  /** Only for `nixos-rebuild switch --rollback`: the generations it went from and to. */
+  rollback?: { from: number; to: number };
 }
 
 export function readCalls(file: string): Call[] {

@@ -100,7 +100,7 @@ export class TestLab {
     mkdirSync(this.binDir);
     mkdirSync(join(this.dir, 'lib'));
     mkdirSync(join(this.dir, 'switched'));
-    for (const cmd of ['nixos-rebuild', 'k3s', 'systemctl', 'nix']) {
+    for (const cmd of ['nixos-rebuild', 'k3s', 'systemctl', 'nix', 'systemd-run', 'journalctl']) {
       copyFileSync(join(STANDINS, cmd), join(this.binDir, cmd));
       chmodSync(join(this.binDir, cmd), 0o755);
     }

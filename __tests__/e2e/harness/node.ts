@@ -29,12 +29,16 @@ export interface NodeControl {
   fail?: boolean;
   /** nixos-rebuild sleeps this long (after validating, before switching). */
   sleepSeconds?: number;
+  /** The system a switch makes never gets ready (k3s inactive, Node not Ready) until rolled back. */
+  failReadiness?: boolean;
+  /** The system a switch makes cuts SSH off (sshd stops answering) until rolled back. */
+  cutSsh?: boolean;
 }
 
 // Private tmpfs per node, mounted before sshd starts, so each node sees its own copy of these paths as
 // separate machines would. /root is hidden too: this machine's root .bashrc (sourced by bash for SSH
 // commands) prints and rewrites PATH, which would slow every command and can corrupt the scp protocol.
-const PRIVATE_MOUNTS = ['0755:/etc/nico', '0755:/etc/rancher', '0755:/var/lib/rancher', '0755:/var/lib/nico', '0700:/root'];
+const PRIVATE_MOUNTS = ['0755:/etc/nico', '0755:/etc/rancher', '0755:/var/lib/rancher', '0755:/var/lib/nico', '0755:/nix/var/nix/profiles', '0700:/root'];
 export const HOST_MOUNT_POINTS = PRIVATE_MOUNTS.map((spec) => spec.split(':')[1]);
 
 const START_SCRIPT = `set -e

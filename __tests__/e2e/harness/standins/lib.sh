@@ -62,6 +62,15 @@ control() {
   [ -f "$NICO_TEST_CONTROL" ] && sed -n "s/^$1=//p" "$NICO_TEST_CONTROL" | tail -n 1
 }
 
+# The system profile: generation N is the link system-N-link (a file naming the config it switched to).
+PROFILE_DIR=/nix/var/nix/profiles
+PROFILE=$PROFILE_DIR/system
+generation() {
+  link=$(readlink "$PROFILE" 2>/dev/null || echo system-0-link)
+  link=${link#system-}
+  echo "${link%-link}"
+}
+
 active_config() {
   cat "$ACTIVE_CONFIG_FILE" 2>/dev/null || true
 }
@@ -69,5 +78,5 @@ active_config() {
 # The node runs k3s when its active configuration is a real one (not unset, not #minimal).
 k3s_running() {
   cfg=$(active_config)
-  [ -n "$cfg" ] && [ "$cfg" != minimal ]
+  [ -n "$cfg" ] && [ "$cfg" != minimal ] && [ ! -e "$NICO_TEST_CONTROL.broken" ]
 }
