@@ -53,7 +53,9 @@ export async function runDeploy(lab: BenchLab, opts: DeployOptions): Promise<Dep
       }
       waves[waves.length - 1]++;
     }
-    const [init, j1, j2] = LAB_MASTERS.map(of);
+    // Joiners go one at a time in the order they take the runner's lock, not the list's.
+    const [init, j1, j2] = [of(LAB_MASTERS[0]), ...LAB_MASTERS.slice(1).map(of).sort((a, b) => a.start - b.start)];
+    const order = [init, j1, j2].map((c) => c.node);
     const said = (node: string, what: RegExp) => {
       const l = r.lines.find((x) => new RegExp(`nico: ${node}: `).test(x.text) && what.test(x.text.replace(/.*nico: [^:]+: /, '')));
       if (!l) throw new Error(`bench: deploy ${name}: no "${what.source}" line for ${node}`);
@@ -69,19 +71,19 @@ export async function runDeploy(lab: BenchLab, opts: DeployOptions): Promise<Dep
     const events: Array<[string, number]> = [
       ['before the first upload: plan, key, token, tree, SSH to cp-01', uploading(init.node)],
       ...[init, j1].flatMap((c, i): Array<[string, number]> => [
-        [`${c.node}: upload over SSH`, c.start],
-        [`${c.node}: nixos-rebuild (T)`, c.end],
-        [`${c.node}: readiness check`, ready(c.node)],
-        [`handover to ${LAB_MASTERS[i + 1]}: Terraform schedules it, SSH`, uploading(LAB_MASTERS[i + 1])],
+        [`control-plane node ${i + 1}: upload over SSH`, c.start],
+        [`control-plane node ${i + 1}: nixos-rebuild (T)`, c.end],
+        [`control-plane node ${i + 1}: readiness check (new connection)`, ready(c.node)],
+        [`handover to the next control-plane node: the lock, SSH`, uploading(order[i + 1])],
       ]),
-      [`${j2.node}: upload over SSH`, j2.start],
-      [`${j2.node}: nixos-rebuild (T)`, j2.end],
-      [`${j2.node}: readiness check`, ready(j2.node)],
+      ['control-plane node 3: upload over SSH', j2.start],
+      ['control-plane node 3: nixos-rebuild (T)', j2.end],
+      ['control-plane node 3: readiness check (new connection)', ready(j2.node)],
       ['handover to the workers', firstUpload],
       ['workers: first upload to last rebuild start (uploads of the wave)', lastStart],
       [`workers: last rebuild to its end (T)`, lastWorker.end],
       ['workers: readiness checks to the last ready', lastReady],
-      ['after the last node is ready: kubeconfig, state', endMs],
+      ['after the last node is ready: state', endMs],
     ];
     let prev = r.startMs;
     const path = events.map(([what, ms]) => {
@@ -101,6 +103,31 @@ export async function runDeploy(lab: BenchLab, opts: DeployOptions): Promise<Dep
     };
     opts.say(`  deploy parallelism=${p ?? 'default'}: ${run.wallS.toFixed(1)} s (${(run.wallS / run.floorS).toFixed(2)} x 4T), worker waves ${waves.join('+')}`);
     out.push(run);
+  }
+  return out;
+}
+
+export interface RollingRun {
+  readonly maxUnavailable: number;
+  readonly wallS: number;
+}
+
+/**
+ * What a rolling redeploy costs: a change that redeploys every node of the 3+20 cluster (new
+ * nameservers), once rolling one worker at a time (the default maxUnavailable = 1) and once with
+ * maxUnavailable = 20, which is today's parallel redeploy plus the drain around each switch.
+ */
+export async function runRolling(lab: BenchLab, opts: { seconds: number; say: (line: string) => void }): Promise<RollingRun[]> {
+  lab.rebuildSeconds(opts.seconds);
+  const out: RollingRun[] = [];
+  const first = await lab.apply(lab.description('bench-rolling', LAB_WORKERS), ['-parallelism=30']);
+  checkApplied('rolling: first deploy', first);
+  for (const [i, maxUnavailable] of [1, LAB_WORKERS.length].entries()) {
+    const r = await lab.apply(lab.description('bench-rolling', LAB_WORKERS, { maxUnavailable, nameservers: [`127.0.0.${53 + i}`] }), ['-parallelism=30']);
+    checkApplied(`rolling: redeploy with maxUnavailable = ${maxUnavailable}`, r);
+    if (rebuilds(r.calls).length !== LAB_MASTERS.length + LAB_WORKERS.length) throw new Error('bench: rolling: not every node was redeployed');
+    opts.say(`  redeploy of every node, maxUnavailable=${maxUnavailable}: ${r.wallS.toFixed(1)} s`);
+    out.push({ maxUnavailable, wallS: r.wallS });
   }
   return out;
 }

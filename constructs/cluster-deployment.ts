@@ -1,6 +1,7 @@
 import { DataResource, TerraformLocal } from 'cdktf';
 import { Construct } from 'constructs';
 import { NodeDeployment } from './node-deployment';
+import { NodeInstall } from './node-install';
 
 export interface ClusterDeploymentProps {
   /** Resource addresses every node deployment waits for (the input checks). */
@@ -65,17 +66,25 @@ export class ClusterDeployment extends Construct {
       this,
       'deploy_nodes',
       '${local.deploy ? merge(' +
-        '{ for i, n in local.cluster.control_plane : n.name => merge(n, { role = n.name == local.init_node ? "init" : "joiner", index = i }) }, ' +
-        '{ for n in local.cluster.workers : n.name => merge(n, { role = "worker", index = null }) }) : {}}',
+        '{ for i, n in local.cluster.control_plane : n.name => merge(n, { role = n.name == local.init_node ? "init" : "joiner", index = i, install = coalesce(n.install, local.cluster.install) }) }, ' +
+        '{ for n in local.cluster.workers : n.name => merge(n, { role = "worker", index = null, install = coalesce(n.install, local.cluster.install) }) }) : {}}',
     );
     local(this, 'deploy_names', '${{ for role in ["init", "joiner", "worker"] : role => { for name, n in local.deploy_nodes : name => name if n.role == role } }}');
+    local(this, 'install_names', '${{ for name, n in local.deploy_nodes : name => name if n.install && !n.gone }}');
+    // The host key every connection pins: Terraform's own for an installed node (no trust on first
+    // use after the install), the description's hostKey for the others.
+    local(
+      this,
+      'node_host_keys',
+      '${{ for n in concat(local.cluster.control_plane, local.cluster.workers) : n.name => contains(keys(local.install_names), n.name) ? trimspace(tls_private_key.host_key[n.name].public_key_openssh) : n.host_key }}',
+    );
     local(this, 'gone_names', '${{ for name, n in local.deploy_nodes : name => name if n.gone }}');
     // The control-plane nodes other nodes reach through (drain, Node deletion, the flake lock), init first.
     local(
       this,
       'deploy_peers',
       '${[for n in concat([for n in local.cluster.control_plane : n if n.name == local.init_node], [for n in local.cluster.control_plane : n if n.name != local.init_node]) : ' +
-        '{ name = n.name, line = join(" ", [n.name, n.ssh_host, n.ssh_port, n.host_key == null ? "" : n.host_key]) } if !n.gone]}',
+        '{ name = n.name, line = join(" ", [n.name, n.ssh_host, n.ssh_port, local.node_host_keys[n.name] == null ? "" : local.node_host_keys[n.name]]) } if !n.gone]}',
     );
     local(this, 'flake_payload', `\${merge({ NICO_FILE_PATHS = join("\\n", keys(local.flake_files)) }, ${filesPayload('FILE', '[for p, c in local.flake_files : { path = p, content = c }]', false)})}`);
     local(this, 'secrets_payload', {
@@ -84,9 +93,12 @@ export class ClusterDeployment extends Construct {
     });
 
     const checks = props.dependsOn ?? [];
-    new NodeDeployment(this, 'init-node', { resourceName: 'init_node', forEach: '${local.deploy_names.init}', dependsOn: checks });
-    new NodeDeployment(this, 'control-plane', { resourceName: 'control_plane', forEach: '${local.deploy_names.joiner}', dependsOn: [...checks, 'terraform_data.init_node'] });
-    new NodeDeployment(this, 'worker', { resourceName: 'worker', forEach: '${local.deploy_names.worker}', dependsOn: [...checks, 'terraform_data.init_node', 'terraform_data.control_plane'] });
+    // Installs run in parallel; every deploy waits for them, so joins keep their order.
+    new NodeInstall(this, 'install', { dependsOn: checks });
+    const first = [...checks, 'terraform_data.install'];
+    new NodeDeployment(this, 'init-node', { resourceName: 'init_node', forEach: '${local.deploy_names.init}', dependsOn: first });
+    new NodeDeployment(this, 'control-plane', { resourceName: 'control_plane', forEach: '${local.deploy_names.joiner}', dependsOn: [...first, 'terraform_data.init_node'] });
+    new NodeDeployment(this, 'worker', { resourceName: 'worker', forEach: '${local.deploy_names.worker}', dependsOn: [...first, 'terraform_data.init_node', 'terraform_data.control_plane'] });
 
     // A node marked `gone`: its Node object is deleted through a surviving control-plane node, and its
     // machine is never contacted again (its deployment's destroy step then does nothing).

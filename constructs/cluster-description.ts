@@ -38,6 +38,16 @@ export interface NodeDescription {
    */
   readonly gone?: boolean;
   /**
+   * Install NixOS on this machine before its first deploy (nixos-anywhere: **this wipes its disk**).
+   * @default - the cluster's `install`
+   */
+  readonly install?: boolean;
+  /**
+   * Raise it to install the machine again (wiping its disk); only this node is reinstalled.
+   * @default 1
+   */
+  readonly installGeneration?: number;
+  /**
    * Kubernetes labels the node registers with (`--node-label key=value`). Keys and values follow
    * Kubernetes label syntax; kubelet refuses keys in the `kubernetes.io`/`k8s.io` namespaces other
    * than its allowed ones (`node.kubernetes.io/...`, `node-role.kubernetes.io/...` is refused).
@@ -196,6 +206,15 @@ export interface ClusterDescription {
    * @default true
    */
   readonly rollback?: boolean;
+  /**
+   * Install NixOS, **wiping the disk**, on every node before its first deploy: from any Linux that
+   * root can reach over SSH (a rescue system, another distribution), nixos-anywhere kexecs into an
+   * installer, partitions the disk with the flake's disko layout and installs. Each node gets an SSH
+   * host key made by Terraform, pinned on every later connection. Needs Nix with flakes on the
+   * machine that runs Terraform. A node's own `install` overrides this.
+   * @default false
+   */
+  readonly install?: boolean;
 }
 
 /** Defaults of the optional fields: the single source for TypeScript, the HCL module and its docs. */
@@ -222,13 +241,18 @@ export const CLUSTER_DEFAULTS = {
   writeLocalTree: true,
   maxUnavailable: 1,
   rollback: true,
+  install: false,
 } as const;
 
 export const NODE_DEFAULTS = {
   sshPort: 22,
   disk: '/dev/sda',
   gone: false,
+  installGeneration: 1,
 } as const;
+
+/** The nixos-anywhere release the install step runs (`nix run`), pinned so installs are repeatable. */
+export const NIXOS_ANYWHERE = 'github:nix-community/nixos-anywhere/1.13.0';
 
 /** Components k3s can leave out with `--disable` (k3s server --help). */
 export const K3S_COMPONENTS = ['coredns', 'servicelb', 'traefik', 'local-storage', 'metrics-server', 'runtimes'] as const;

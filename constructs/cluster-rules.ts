@@ -106,7 +106,7 @@ function field<K extends keyof ClusterDescription>(d: ClusterDescription, key: K
 }
 
 /** The attributes a node object may have in the HCL module (snake_case). */
-export const HCL_NODE_ATTRIBUTES = ['name', 'ip', 'ssh_host', 'ssh_port', 'disk', 'host_key', 'labels', 'taints', 'gone'] as const;
+export const HCL_NODE_ATTRIBUTES = ['name', 'ip', 'ssh_host', 'ssh_port', 'disk', 'host_key', 'labels', 'taints', 'gone', 'install', 'install_generation'] as const;
 
 /**
  * The HCL module takes node lists as `any`, so that a misspelt attribute is an error instead of being
@@ -220,6 +220,18 @@ function nodeRules(list: NodeList): ClusterRule[] {
         nodesOf(d, list).flatMap(({ field: f, node }) =>
           (node.taints ?? []).flatMap((t, i) => (matches(TAINT, t) ? [] : [{ field: `${f}.taints[${i}]`, rule: 'must be "key=value:Effect" or "key:Effect" (label-syntax key and value; Effect NoSchedule, PreferNoSchedule or NoExecute)', value: t }])),
         ),
+    ),
+    rule(
+      'install',
+      (x) => `${x} == true || ${x} == false`,
+      `Every ${l} node install must be true or false.`,
+      () => [],
+    ),
+    rule(
+      'install_generation',
+      (x) => `tonumber(${x}) >= 1 && floor(tonumber(${x})) == tonumber(${x})`,
+      `Every ${l} node install_generation must be a whole number from 1 up.`,
+      (d) => each(nodesOf(d, list), 'installGeneration', (x) => isIntBetween(x, 1, Number.MAX_SAFE_INTEGER), 'must be a whole number from 1 up'),
     ),
     rule(
       'gone',

@@ -23,6 +23,8 @@ export interface CanonicalNode {
   readonly ssh_port: number;
   readonly host_key: string | null;
   readonly gone: boolean;
+  readonly install: boolean | null;
+  readonly install_generation: number;
   readonly labels: Readonly<Record<string, string>>;
   readonly taints: readonly string[];
 }
@@ -35,6 +37,8 @@ const canonicalNode = (n: NodeDescription): CanonicalNode => ({
   ssh_port: n.sshPort ?? NODE_DEFAULTS.sshPort,
   host_key: n.hostKey ?? null,
   gone: n.gone ?? NODE_DEFAULTS.gone,
+  install: n.install ?? null,
+  install_generation: n.installGeneration ?? NODE_DEFAULTS.installGeneration,
   labels: { ...(n.labels ?? {}) },
   taints: [...(n.taints ?? [])],
 });
@@ -60,6 +64,7 @@ export function canonicalCluster(d: ClusterDescription) {
     write_local_tree: d.writeLocalTree ?? CLUSTER_DEFAULTS.writeLocalTree,
     max_unavailable: d.maxUnavailable ?? CLUSTER_DEFAULTS.maxUnavailable,
     rollback: d.rollback ?? CLUSTER_DEFAULTS.rollback,
+    install: d.install ?? CLUSTER_DEFAULTS.install,
     server_extra_flags: [...(d.serverExtraFlags ?? CLUSTER_DEFAULTS.serverExtraFlags)],
     agent_extra_flags: [...(d.agentExtraFlags ?? CLUSTER_DEFAULTS.agentExtraFlags)],
     disable_components: [...(d.disableComponents ?? CLUSTER_DEFAULTS.disableComponents)],

@@ -15,7 +15,7 @@ export interface NodeDeploymentProps {
 }
 
 /** The deployment input of one node, as `local.deploy_nodes[<name>]` holds it. */
-const NODE = 'local.deploy_nodes[each.key]';
+export const NODE = 'local.deploy_nodes[each.key]';
 
 /**
  * What the node's configuration depends on: its own entry (without the fields that only say how to
@@ -26,7 +26,7 @@ const CONFIGURATION_HASH =
   `{ for k, v in ${NODE} : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))}`;
 
 /** Environment of every run of nico-node.sh, as HCL expressions; the rest comes per action. Reads only `self`. */
-const CONNECTION_ENV: Record<string, string> = {
+export const CONNECTION_ENV: Record<string, string> = {
   NICO_SCRIPT: 'self.input.script',
   NICO_NODE: 'self.input.node',
   NICO_ROLE: 'self.input.role',
@@ -47,7 +47,31 @@ const CONNECTION_ENV: Record<string, string> = {
 };
 
 /** An HCL object expression from attribute expressions. */
-const hclObject = (attributes: Record<string, string>): string => `{ ${Object.entries(attributes).map(([k, v]) => `${k} = ${v}`).join(', ')} }`;
+export const hclObject = (attributes: Record<string, string>): string => `{ ${Object.entries(attributes).map(([k, v]) => `${k} = ${v}`).join(', ')} }`;
+
+/**
+ * What every run of nico-node.sh for a node needs, kept in `input` because destroy steps may read only
+ * `self`. `hostKey` is the expression of the host key to pin: Terraform's own for an installed node.
+ */
+export function nodeInput(hostKey: string): Record<string, string> {
+  return {
+    node: '${each.key}',
+    role: `\${${NODE}.role}`,
+    ssh_host: `\${${NODE}.ssh_host}`,
+    ssh_port: `\${${NODE}.ssh_port}`,
+    host_key: `\${${hostKey}}`,
+    gone: `\${${NODE}.gone}`,
+    ssh_user: '${local.cluster.ssh_user}',
+    ssh_private_key: '${local.ssh_private_key}',
+    connect_timeout: '${local.cluster.ssh_connect_timeout_seconds}',
+    drain_timeout: '${local.cluster.drain_timeout_seconds}',
+    remote_flake_dir: '${local.cluster.remote_flake_dir}',
+    peers: '${join("\\n", [for p in local.deploy_peers : p.line if p.name != each.key])}',
+    cluster_id: '${local.cluster_id}',
+    max_unavailable: '${local.cluster.max_unavailable}',
+    script: '${local.node_script}',
+  };
+}
 
 /**
  * Deploys a set of nodes, one `terraform_data` instance per node NAME: adding, removing or reordering
@@ -65,25 +89,7 @@ const hclObject = (attributes: Record<string, string>): string => `{ ${Object.en
 export class NodeDeployment extends Construct {
   constructor(scope: Construct, id: string, props: NodeDeploymentProps) {
     super(scope, id);
-    const resource = new DataResource(this, 'resource', {
-      input: {
-        node: '${each.key}',
-        role: `\${${NODE}.role}`,
-        ssh_host: `\${${NODE}.ssh_host}`,
-        ssh_port: `\${${NODE}.ssh_port}`,
-        host_key: `\${${NODE}.host_key}`,
-        gone: `\${${NODE}.gone}`,
-        ssh_user: '${local.cluster.ssh_user}',
-        ssh_private_key: '${local.ssh_private_key}',
-        connect_timeout: '${local.cluster.ssh_connect_timeout_seconds}',
-        drain_timeout: '${local.cluster.drain_timeout_seconds}',
-        remote_flake_dir: '${local.cluster.remote_flake_dir}',
-        peers: '${join("\\n", [for p in local.deploy_peers : p.line if p.name != each.key])}',
-        cluster_id: '${local.cluster_id}',
-        max_unavailable: '${local.cluster.max_unavailable}',
-        script: '${local.node_script}',
-      },
-    });
+    const resource = new DataResource(this, 'resource', { input: nodeInput(`local.node_host_keys[each.key]`) });
     resource.overrideLogicalId(props.resourceName);
     resource.addOverride('triggers_replace', CONFIGURATION_HASH);
     resource.addOverride('for_each', props.forEach);

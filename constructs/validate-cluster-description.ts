@@ -57,6 +57,8 @@ const node = z
     disk: z.string().optional(),
     hostKey: z.string().optional(),
     gone: z.boolean().optional(),
+    install: z.boolean().optional(),
+    installGeneration: z.number().optional(),
     labels: z.record(z.string()).optional(),
     taints: z.array(z.string()).optional(),
   })
@@ -86,6 +88,7 @@ export const clusterDescriptionSchema = z
     writeLocalTree: z.boolean().optional(),
     maxUnavailable: z.number().optional(),
     rollback: z.boolean().optional(),
+    install: z.boolean().optional(),
     serverExtraFlags: z.array(z.string()).optional(),
     agentExtraFlags: z.array(z.string()).optional(),
     disableComponents: z.array(z.string()).optional(),

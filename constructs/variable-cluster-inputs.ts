@@ -24,6 +24,8 @@ export const NODE_TYPE = `list(object({
     disk     = optional(string)
     host_key = optional(string)
     gone     = optional(bool, ${NODE_DEFAULTS.gone})
+    install  = optional(bool)
+    install_generation = optional(number, ${NODE_DEFAULTS.installGeneration})
     labels   = optional(map(string), {})
     taints   = optional(list(string), [])
   }))`;
@@ -31,7 +33,7 @@ export const NODE_TYPE = `list(object({
 const NODE_FIELDS =
   'Each node: `name` (RFC 1123 label, unique, not "minimal"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` ' +
   `(where Terraform connects; default: ip and ${NODE_DEFAULTS.sshPort}), \`disk\` (disko target; default ${NODE_DEFAULTS.disk}), \`host_key\` (pins the node's SSH host key), ` +
-  '`labels` (Kubernetes labels, `--node-label`), `taints` ("key=value:Effect", `--node-taint`) and `gone` (the machine is gone for good: remove it from the cluster without SSH).';
+  '`labels` (Kubernetes labels, `--node-label`), `taints` ("key=value:Effect", `--node-taint`) `gone` (the machine is gone for good: remove it from the cluster without SSH), `install` (install NixOS on it first, wiping its disk; default: var.install) and `install_generation` (raise it to reinstall that node).';
 
 interface VariableSpec {
   readonly type: string;
@@ -69,13 +71,14 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   write_local_tree: { type: 'bool', default: CLUSTER_DEFAULTS.writeLocalTree, description: 'Write the flake tree and its secrets to `<output_dir>/nix`. Turn it off on ephemeral runners (HCP Terraform, CI): deployment does not need it, and a fresh runner then plans no change.' },
   max_unavailable: { type: 'number', default: CLUSTER_DEFAULTS.maxUnavailable, description: 'How many workers a redeploy may take out of service at once (each is cordoned, drained, switched, seen ready, uncordoned). Control-plane nodes always go one at a time; new workers all together.' },
   rollback: { type: 'bool', default: CLUSTER_DEFAULTS.rollback, description: 'Roll a node back to its previous system generation when it is not ready in time after a switch, or when the new system cuts SSH off (a timer on the node).' },
+  install: { type: 'bool', default: CLUSTER_DEFAULTS.install, description: 'Install NixOS with nixos-anywhere, WIPING THE DISK, on every node before its first deploy (a node\'s own `install` overrides it). Needs Nix with flakes where Terraform runs. Each installed node gets an SSH host key made by Terraform, pinned on every later connection.' },
   output_dir: { type: 'string', default: null, description: 'Local directory for the flake tree (`<output_dir>/nix`) and the kubeconfig. Null means `<root module>/out/<name>`.' },
 };
 
 /** `local.cluster` from the variables: the same canonical form the TypeScript app writes literally. */
 // Optional attributes through `try`: the lists are `any`, so a node may lack them.
 const nodeList = (v: string) =>
-  `\${[for n in var.${v} : { name = n.name, ip = n.ip, disk = try(n.disk, null), ssh_host = coalesce(try(n.ssh_host, null), n.ip), ssh_port = coalesce(try(tonumber(n.ssh_port), null), ${NODE_DEFAULTS.sshPort}), host_key = try(n.host_key, null), labels = coalesce(try(n.labels, null), {}), taints = coalesce(try(n.taints, null), []), gone = coalesce(try(n.gone, null), ${NODE_DEFAULTS.gone}) }]}`;
+  `\${[for n in var.${v} : { name = n.name, ip = n.ip, disk = try(n.disk, null), ssh_host = coalesce(try(n.ssh_host, null), n.ip), ssh_port = coalesce(try(tonumber(n.ssh_port), null), ${NODE_DEFAULTS.sshPort}), host_key = try(n.host_key, null), labels = coalesce(try(n.labels, null), {}), taints = coalesce(try(n.taints, null), []), gone = coalesce(try(n.gone, null), ${NODE_DEFAULTS.gone}), install = try(n.install, null), install_generation = coalesce(try(n.install_generation, null), ${NODE_DEFAULTS.installGeneration}) }]}`;
 
 const CLUSTER_LOCAL = {
   name: '${var.name}',
@@ -96,6 +99,7 @@ const CLUSTER_LOCAL = {
   write_local_tree: '${var.write_local_tree}',
   max_unavailable: '${var.max_unavailable}',
   rollback: '${var.rollback}',
+  install: '${var.install}',
   server_extra_flags: '${var.server_extra_flags}',
   agent_extra_flags: '${var.agent_extra_flags}',
   disable_components: '${var.disable_components}',

@@ -70,7 +70,7 @@ describe('NicoCluster synthesized from a description', () => {
   test('then deployment is off by default, and nodes are deployed by name: the init node, the other control-plane nodes, then the workers', () => {
     expect(config.locals.deploy).toBe(false);
     const nodes = config.resource.terraform_data;
-    expect(Object.keys(nodes).sort()).toEqual(['cluster', 'control_plane', 'forget', 'init_node', 'teardown', 'worker']);
+    expect(Object.keys(nodes).sort()).toEqual(['cluster', 'control_plane', 'forget', 'init_node', 'install', 'teardown', 'worker']);
     expect(nodes.init_node.for_each).toBe('${local.deploy_names.init}');
     expect(nodes.control_plane.for_each).toBe('${local.deploy_names.joiner}');
     expect(nodes.worker.for_each).toBe('${local.deploy_names.worker}');

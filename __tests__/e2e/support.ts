@@ -13,6 +13,9 @@ export interface Interval {
 
 /** Builds cluster descriptions for lab nodes and runs the synthesized app's Terraform inside the lab. */
 export class ClusterRuns {
+  /** Changes the environment Terraform runs with (e.g. `lab.runnerEnv` for the install step). */
+  runner: (env: NodeJS.ProcessEnv) => NodeJS.ProcessEnv = (env) => env;
+
   constructor(
     private readonly lab: TestLab,
     private readonly key: KeyPair,
@@ -42,7 +45,7 @@ export class ClusterRuns {
   /** Synthesizes `d` into its own directory (one state per cluster name) and runs terraform there, inside the lab. */
   async tf(d: ClusterDescription, ...args: string[]) {
     const { stackDir } = synthApp(d, path.join(this.workDir, d.name));
-    const result = await this.lab.exec(TERRAFORM, [`-chdir=${stackDir}`, ...args], { env: terraformEnv() });
+    const result = await this.lab.exec(TERRAFORM, [`-chdir=${stackDir}`, ...args], { env: this.runner(terraformEnv()) });
     return { ...result, output: result.stdout + result.stderr, stackDir };
   }
 

@@ -3,10 +3,11 @@
 locals {
   cluster = {
     agent_extra_flags           = var.agent_extra_flags
-    control_plane               = [for n in var.control_plane : { name = n.name, ip = n.ip, disk = try(n.disk, null), ssh_host = coalesce(try(n.ssh_host, null), n.ip), ssh_port = coalesce(try(tonumber(n.ssh_port), null), 22), host_key = try(n.host_key, null), labels = coalesce(try(n.labels, null), {}), taints = coalesce(try(n.taints, null), []), gone = coalesce(try(n.gone, null), false) }]
+    control_plane               = [for n in var.control_plane : { name = n.name, ip = n.ip, disk = try(n.disk, null), ssh_host = coalesce(try(n.ssh_host, null), n.ip), ssh_port = coalesce(try(tonumber(n.ssh_port), null), 22), host_key = try(n.host_key, null), labels = coalesce(try(n.labels, null), {}), taints = coalesce(try(n.taints, null), []), gone = coalesce(try(n.gone, null), false), install = try(n.install, null), install_generation = coalesce(try(n.install_generation, null), 1) }]
     disable_components          = var.disable_components
     drain_timeout_seconds       = var.drain_timeout_seconds
     gateway                     = var.gateway
+    install                     = var.install
     interface                   = var.interface
     max_unavailable             = var.max_unavailable
     name                        = var.name
@@ -21,15 +22,15 @@ locals {
     ssh_user                    = var.ssh_user
     vip                         = var.vip
     vrrp_router_id              = var.vrrp_router_id
-    workers                     = [for n in var.workers : { name = n.name, ip = n.ip, disk = try(n.disk, null), ssh_host = coalesce(try(n.ssh_host, null), n.ip), ssh_port = coalesce(try(tonumber(n.ssh_port), null), 22), host_key = try(n.host_key, null), labels = coalesce(try(n.labels, null), {}), taints = coalesce(try(n.taints, null), []), gone = coalesce(try(n.gone, null), false) }]
+    workers                     = [for n in var.workers : { name = n.name, ip = n.ip, disk = try(n.disk, null), ssh_host = coalesce(try(n.ssh_host, null), n.ip), ssh_port = coalesce(try(tonumber(n.ssh_port), null), 22), host_key = try(n.host_key, null), labels = coalesce(try(n.labels, null), {}), taints = coalesce(try(n.taints, null), []), gone = coalesce(try(n.gone, null), false), install = try(n.install, null), install_generation = coalesce(try(n.install_generation, null), 1) }]
     write_local_tree            = var.write_local_tree
   }
   cluster_id             = one(terraform_data.cluster[*].id)
   cluster_nix            = templatefile("${local.templates_dir}/cluster.nix.tftpl", { cluster = local.cluster, init_node = local.init_node })
   deploy                 = var.deploy
   deploy_names           = { for role in ["init", "joiner", "worker"] : role => { for name, n in local.deploy_nodes : name => name if n.role == role } }
-  deploy_nodes           = local.deploy ? merge({ for i, n in local.cluster.control_plane : n.name => merge(n, { role = n.name == local.init_node ? "init" : "joiner", index = i }) }, { for n in local.cluster.workers : n.name => merge(n, { role = "worker", index = null }) }) : {}
-  deploy_peers           = [for n in concat([for n in local.cluster.control_plane : n if n.name == local.init_node], [for n in local.cluster.control_plane : n if n.name != local.init_node]) : { name = n.name, line = join(" ", [n.name, n.ssh_host, n.ssh_port, n.host_key == null ? "" : n.host_key]) } if !n.gone]
+  deploy_nodes           = local.deploy ? merge({ for i, n in local.cluster.control_plane : n.name => merge(n, { role = n.name == local.init_node ? "init" : "joiner", index = i, install = coalesce(n.install, local.cluster.install) }) }, { for n in local.cluster.workers : n.name => merge(n, { role = "worker", index = null, install = coalesce(n.install, local.cluster.install) }) }) : {}
+  deploy_peers           = [for n in concat([for n in local.cluster.control_plane : n if n.name == local.init_node], [for n in local.cluster.control_plane : n if n.name != local.init_node]) : { name = n.name, line = join(" ", [n.name, n.ssh_host, n.ssh_port, local.node_host_keys[n.name] == null ? "" : local.node_host_keys[n.name]]) } if !n.gone]
   flake_dir              = "${local.output_dir}/nix"
   flake_files            = merge(local.static_flake_files, local.user_module_files, { "cluster.nix" = local.cluster_nix, "machine-ssh-public-key" = local.ssh_public_key }, local.flake_lock == null ? {} : { "flake.lock" = local.flake_lock })
   flake_hash             = sha256(jsonencode([local.static_flake_files, local.flake_lock, local.ssh_public_key, local.user_module_files]))
@@ -37,12 +38,14 @@ locals {
   flake_payload          = merge({ NICO_FILE_PATHS = join("\n", keys(local.flake_files)) }, merge({ NICO_FILE_COUNT = length([for p, c in local.flake_files : { path = p, content = c }]) }, { for i, f in [for p, c in local.flake_files : { path = p, content = c }] : "NICO_FILE_${i}" => "${f.path}\n${base64encode(f.content)}" }))
   gone_names             = { for name, n in local.deploy_nodes : name => name if n.gone }
   init_node              = try(terraform_data.cluster[0].input.init_node, local.cluster.control_plane[0].name)
+  install_names          = { for name, n in local.deploy_nodes : name => name if n.install && !n.gone }
   join_token             = random_password.join_token.result
   k3s_ca_files           = sensitive(merge({ for path, cert in tls_self_signed_cert.k3s_ca : "${path}.crt" => cert.cert_pem }, { for path, key in tls_private_key.k3s_ca : "${path}.key" => key.private_key_pem }, { "service.key" = tls_private_key.k3s_service_account.private_key_pem }))
   k3s_token              = "K10${sha256(tls_self_signed_cert.k3s_ca["server-ca"].cert_pem)}::server:${local.join_token}"
   kubeconfig             = sensitive(templatefile("${local.templates_dir}/kubeconfig.yaml.tftpl", { name = local.cluster.name, server = "https://${local.cluster.vip}:6443", ca_certificate = tls_self_signed_cert.k3s_ca["server-ca"].cert_pem, client_certificate = tls_locally_signed_cert.k3s_admin.cert_pem, client_key = tls_private_key.k3s_admin.private_key_pem }))
   kubernetes_credentials = sensitive({ host = "https://${local.cluster.vip}:6443", cluster_ca_certificate = tls_self_signed_cert.k3s_ca["server-ca"].cert_pem, client_certificate = tls_locally_signed_cert.k3s_admin.cert_pem, client_key = tls_private_key.k3s_admin.private_key_pem })
   nix_templates_dir      = "${path.module}/nix-templates"
+  node_host_keys         = { for n in concat(local.cluster.control_plane, local.cluster.workers) : n.name => contains(keys(local.install_names), n.name) ? trimspace(tls_private_key.host_key[n.name].public_key_openssh) : n.host_key }
   node_script            = file("${local.templates_dir}/nico-node.sh")
   node_settings = {
     control_plane = { vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface, name = local.cluster.name, vrrp_router_id = local.cluster.vrrp_router_id }
@@ -72,6 +75,15 @@ locals {
     all           = [for p in var.nixos_modules : { name = basename(p), path = p }]
     control_plane = [for p in var.control_plane_modules : { name = basename(p), path = p }]
     worker        = [for p in var.worker_modules : { name = basename(p), path = p }]
+  }
+}
+
+resource "tls_private_key" "host_key" {
+  for_each  = local.install_names
+  algorithm = "ED25519"
+
+  lifecycle {
+    ignore_changes = all
   }
 }
 
@@ -245,7 +257,7 @@ resource "terraform_data" "control_plane" {
     connect_timeout  = local.cluster.ssh_connect_timeout_seconds
     drain_timeout    = local.cluster.drain_timeout_seconds
     gone             = local.deploy_nodes[each.key].gone
-    host_key         = local.deploy_nodes[each.key].host_key
+    host_key         = local.node_host_keys[each.key]
     max_unavailable  = local.cluster.max_unavailable
     node             = each.key
     peers            = join("\n", [for p in local.deploy_peers : p.line if p.name != each.key])
@@ -258,7 +270,7 @@ resource "terraform_data" "control_plane" {
     ssh_user         = local.cluster.ssh_user
   }
   triggers_replace = sha256(jsonencode([local.flake_hash, local.node_settings[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"], { for k, v in local.deploy_nodes[each.key] : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))
-  depends_on       = [terraform_data.input_checks, terraform_data.init_node]
+  depends_on       = [terraform_data.input_checks, terraform_data.install, terraform_data.init_node]
 
   lifecycle {
     create_before_destroy = true
@@ -308,7 +320,7 @@ resource "terraform_data" "init_node" {
     connect_timeout  = local.cluster.ssh_connect_timeout_seconds
     drain_timeout    = local.cluster.drain_timeout_seconds
     gone             = local.deploy_nodes[each.key].gone
-    host_key         = local.deploy_nodes[each.key].host_key
+    host_key         = local.node_host_keys[each.key]
     max_unavailable  = local.cluster.max_unavailable
     node             = each.key
     peers            = join("\n", [for p in local.deploy_peers : p.line if p.name != each.key])
@@ -321,7 +333,7 @@ resource "terraform_data" "init_node" {
     ssh_user         = local.cluster.ssh_user
   }
   triggers_replace = sha256(jsonencode([local.flake_hash, local.node_settings[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"], { for k, v in local.deploy_nodes[each.key] : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))
-  depends_on       = [terraform_data.input_checks]
+  depends_on       = [terraform_data.input_checks, terraform_data.install]
 
   lifecycle {
     create_before_destroy = true
@@ -359,8 +371,8 @@ resource "terraform_data" "input_checks" {
     }
 
     precondition {
-      condition     = try(alltrue([for n in concat(var.control_plane, []) : try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) == 0 && n.name != null && n.ip != null, false)]), false)
-      error_message = "The control_plane list must hold node objects, each with name and ip and no attributes other than name, ip, ssh_host, ssh_port, disk, host_key, labels, taints, gone. Wrong: ${try(join(", ", [for i, n in concat(var.control_plane, []) : "control_plane[${i}]${try(length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) > 0 ? " (unknown: ${join(", ", setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"]))})" : "", "")}" if !try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) == 0 && n.name != null && n.ip != null, false)]), "control_plane is not a list")}."
+      condition     = try(alltrue([for n in concat(var.control_plane, []) : try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"])) == 0 && n.name != null && n.ip != null, false)]), false)
+      error_message = "The control_plane list must hold node objects, each with name and ip and no attributes other than name, ip, ssh_host, ssh_port, disk, host_key, labels, taints, gone, install, install_generation. Wrong: ${try(join(", ", [for i, n in concat(var.control_plane, []) : "control_plane[${i}]${try(length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"])) > 0 ? " (unknown: ${join(", ", setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"]))})" : "", "")}" if !try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"])) == 0 && n.name != null && n.ip != null, false)]), "control_plane is not a list")}."
     }
 
     precondition {
@@ -414,13 +426,23 @@ resource "terraform_data" "input_checks" {
     }
 
     precondition {
+      condition     = try(alltrue([for n in var.control_plane : try(n.install == true || n.install == false, false) if try(n.install, null) != null]), true)
+      error_message = "Every control_plane node install must be true or false. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.install, null) != null && !try(n.install == true || n.install == false, false)]), "control_plane")}."
+    }
+
+    precondition {
+      condition     = try(alltrue([for n in var.control_plane : try(tonumber(n.install_generation) >= 1 && floor(tonumber(n.install_generation)) == tonumber(n.install_generation), false) if try(n.install_generation, null) != null]), true)
+      error_message = "Every control_plane node install_generation must be a whole number from 1 up. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.install_generation, null) != null && !try(tonumber(n.install_generation) >= 1 && floor(tonumber(n.install_generation)) == tonumber(n.install_generation), false)]), "control_plane")}."
+    }
+
+    precondition {
       condition     = try(alltrue([for n in var.control_plane : try(n.gone == true || n.gone == false, false) if try(n.gone, null) != null]), true)
       error_message = "Every control_plane node gone must be true or false. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.gone, null) != null && !try(n.gone == true || n.gone == false, false)]), "control_plane")}."
     }
 
     precondition {
-      condition     = try(alltrue([for n in concat(var.workers, []) : try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) == 0 && n.name != null && n.ip != null, false)]), false)
-      error_message = "The workers list must hold node objects, each with name and ip and no attributes other than name, ip, ssh_host, ssh_port, disk, host_key, labels, taints, gone. Wrong: ${try(join(", ", [for i, n in concat(var.workers, []) : "workers[${i}]${try(length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) > 0 ? " (unknown: ${join(", ", setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"]))})" : "", "")}" if !try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) == 0 && n.name != null && n.ip != null, false)]), "workers is not a list")}."
+      condition     = try(alltrue([for n in concat(var.workers, []) : try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"])) == 0 && n.name != null && n.ip != null, false)]), false)
+      error_message = "The workers list must hold node objects, each with name and ip and no attributes other than name, ip, ssh_host, ssh_port, disk, host_key, labels, taints, gone, install, install_generation. Wrong: ${try(join(", ", [for i, n in concat(var.workers, []) : "workers[${i}]${try(length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"])) > 0 ? " (unknown: ${join(", ", setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"]))})" : "", "")}" if !try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"])) == 0 && n.name != null && n.ip != null, false)]), "workers is not a list")}."
     }
 
     precondition {
@@ -471,6 +493,16 @@ resource "terraform_data" "input_checks" {
     precondition {
       condition     = try(alltrue([for n in var.workers : try(alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))]), false) if try(n.taints, null) != null]), true)
       error_message = "Every workers node taint must be \"key=value:Effect\" or \"key:Effect\", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.taints, null) != null && !try(alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))]), false)]), "workers")}."
+    }
+
+    precondition {
+      condition     = try(alltrue([for n in var.workers : try(n.install == true || n.install == false, false) if try(n.install, null) != null]), true)
+      error_message = "Every workers node install must be true or false. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.install, null) != null && !try(n.install == true || n.install == false, false)]), "workers")}."
+    }
+
+    precondition {
+      condition     = try(alltrue([for n in var.workers : try(tonumber(n.install_generation) >= 1 && floor(tonumber(n.install_generation)) == tonumber(n.install_generation), false) if try(n.install_generation, null) != null]), true)
+      error_message = "Every workers node install_generation must be a whole number from 1 up. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.install_generation, null) != null && !try(tonumber(n.install_generation) >= 1 && floor(tonumber(n.install_generation)) == tonumber(n.install_generation), false)]), "workers")}."
     }
 
     precondition {
@@ -620,6 +652,36 @@ resource "terraform_data" "input_checks" {
   }
 }
 
+resource "terraform_data" "install" {
+  for_each = local.install_names
+  input = {
+    cluster_id       = local.cluster_id
+    connect_timeout  = local.cluster.ssh_connect_timeout_seconds
+    drain_timeout    = local.cluster.drain_timeout_seconds
+    generation       = local.deploy_nodes[each.key].install_generation
+    gone             = local.deploy_nodes[each.key].gone
+    host_key         = local.deploy_nodes[each.key].host_key
+    max_unavailable  = local.cluster.max_unavailable
+    node             = each.key
+    peers            = join("\n", [for p in local.deploy_peers : p.line if p.name != each.key])
+    remote_flake_dir = local.cluster.remote_flake_dir
+    role             = local.deploy_nodes[each.key].role
+    script           = local.node_script
+    ssh_host         = local.deploy_nodes[each.key].ssh_host
+    ssh_port         = local.deploy_nodes[each.key].ssh_port
+    ssh_private_key  = local.ssh_private_key
+    ssh_user         = local.cluster.ssh_user
+  }
+  triggers_replace = local.deploy_nodes[each.key].install_generation
+  depends_on       = [terraform_data.input_checks]
+
+  provisioner "local-exec" {
+    command     = "eval \"$NICO_SCRIPT\""
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "install", NICO_NIXOS_ANYWHERE = "github:nix-community/nixos-anywhere/1.13.0", NICO_HOST_PRIVATE_KEY = nonsensitive(sensitive(tls_private_key.host_key[each.key].private_key_openssh)), NICO_HOST_PUBLIC_KEY = trimspace(tls_private_key.host_key[each.key].public_key_openssh) }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    interpreter = ["/bin/sh", "-c"]
+  }
+}
+
 resource "terraform_data" "teardown" {
   count = local.deploy ? 1 : 0
   input = {
@@ -648,7 +710,7 @@ resource "terraform_data" "worker" {
     connect_timeout  = local.cluster.ssh_connect_timeout_seconds
     drain_timeout    = local.cluster.drain_timeout_seconds
     gone             = local.deploy_nodes[each.key].gone
-    host_key         = local.deploy_nodes[each.key].host_key
+    host_key         = local.node_host_keys[each.key]
     max_unavailable  = local.cluster.max_unavailable
     node             = each.key
     peers            = join("\n", [for p in local.deploy_peers : p.line if p.name != each.key])
@@ -661,7 +723,7 @@ resource "terraform_data" "worker" {
     ssh_user         = local.cluster.ssh_user
   }
   triggers_replace = sha256(jsonencode([local.flake_hash, local.node_settings[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"], { for k, v in local.deploy_nodes[each.key] : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))
-  depends_on       = [terraform_data.input_checks, terraform_data.init_node, terraform_data.control_plane]
+  depends_on       = [terraform_data.input_checks, terraform_data.install, terraform_data.init_node, terraform_data.control_plane]
 
   lifecycle {
     create_before_destroy = true

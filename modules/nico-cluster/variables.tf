@@ -13,7 +13,7 @@ variable "agent_extra_flags" {
 }
 
 variable "control_plane" {
-  description = "Control-plane nodes, 1 to 7; the first initialises the cluster and the others join one at a time. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda), `host_key` (pins the node's SSH host key), `labels` (Kubernetes labels, `--node-label`), `taints` (\"key=value:Effect\", `--node-taint`) and `gone` (the machine is gone for good: remove it from the cluster without SSH)."
+  description = "Control-plane nodes, 1 to 7; the first initialises the cluster and the others join one at a time. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda), `host_key` (pins the node's SSH host key), `labels` (Kubernetes labels, `--node-label`), `taints` (\"key=value:Effect\", `--node-taint`) `gone` (the machine is gone for good: remove it from the cluster without SSH), `install` (install NixOS on it first, wiping its disk; default: var.install) and `install_generation` (raise it to reinstall that node)."
   type        = any
 
   validation {
@@ -22,8 +22,8 @@ variable "control_plane" {
   }
 
   validation {
-    condition     = try(alltrue([for n in concat(var.control_plane, []) : try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) == 0 && n.name != null && n.ip != null, false)]), false)
-    error_message = "The control_plane list must hold node objects, each with name and ip and no attributes other than name, ip, ssh_host, ssh_port, disk, host_key, labels, taints, gone. Wrong: ${try(join(", ", [for i, n in concat(var.control_plane, []) : "control_plane[${i}]${try(length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) > 0 ? " (unknown: ${join(", ", setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"]))})" : "", "")}" if !try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) == 0 && n.name != null && n.ip != null, false)]), "control_plane is not a list")}."
+    condition     = try(alltrue([for n in concat(var.control_plane, []) : try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"])) == 0 && n.name != null && n.ip != null, false)]), false)
+    error_message = "The control_plane list must hold node objects, each with name and ip and no attributes other than name, ip, ssh_host, ssh_port, disk, host_key, labels, taints, gone, install, install_generation. Wrong: ${try(join(", ", [for i, n in concat(var.control_plane, []) : "control_plane[${i}]${try(length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"])) > 0 ? " (unknown: ${join(", ", setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"]))})" : "", "")}" if !try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"])) == 0 && n.name != null && n.ip != null, false)]), "control_plane is not a list")}."
   }
 
   validation {
@@ -74,6 +74,16 @@ variable "control_plane" {
   validation {
     condition     = try(alltrue([for n in var.control_plane : try(alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))]), false) if try(n.taints, null) != null]), true)
     error_message = "Every control_plane node taint must be \"key=value:Effect\" or \"key:Effect\", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.taints, null) != null && !try(alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))]), false)]), "control_plane")}."
+  }
+
+  validation {
+    condition     = try(alltrue([for n in var.control_plane : try(n.install == true || n.install == false, false) if try(n.install, null) != null]), true)
+    error_message = "Every control_plane node install must be true or false. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.install, null) != null && !try(n.install == true || n.install == false, false)]), "control_plane")}."
+  }
+
+  validation {
+    condition     = try(alltrue([for n in var.control_plane : try(tonumber(n.install_generation) >= 1 && floor(tonumber(n.install_generation)) == tonumber(n.install_generation), false) if try(n.install_generation, null) != null]), true)
+    error_message = "Every control_plane node install_generation must be a whole number from 1 up. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.install_generation, null) != null && !try(tonumber(n.install_generation) >= 1 && floor(tonumber(n.install_generation)) == tonumber(n.install_generation), false)]), "control_plane")}."
   }
 
   validation {
@@ -147,6 +157,13 @@ variable "gateway" {
     condition     = can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", var.gateway))
     error_message = "The gateway must be an IPv4 address in dotted-quad form, such as 192.168.1.1."
   }
+}
+
+variable "install" {
+  description = "Install NixOS with nixos-anywhere, WIPING THE DISK, on every node before its first deploy (a node's own `install` overrides it). Needs Nix with flakes where Terraform runs. Each installed node gets an SSH host key made by Terraform, pinned on every later connection."
+  type        = bool
+  default     = false
+  nullable    = false
 }
 
 variable "interface" {
@@ -353,14 +370,14 @@ variable "worker_modules" {
 }
 
 variable "workers" {
-  description = "Worker (agent) nodes; they join in parallel after the control plane. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda), `host_key` (pins the node's SSH host key), `labels` (Kubernetes labels, `--node-label`), `taints` (\"key=value:Effect\", `--node-taint`) and `gone` (the machine is gone for good: remove it from the cluster without SSH)."
+  description = "Worker (agent) nodes; they join in parallel after the control plane. Each node: `name` (RFC 1123 label, unique, not \"minimal\"), `ip` (IPv4 in the node subnet), optional `ssh_host` and `ssh_port` (where Terraform connects; default: ip and 22), `disk` (disko target; default /dev/sda), `host_key` (pins the node's SSH host key), `labels` (Kubernetes labels, `--node-label`), `taints` (\"key=value:Effect\", `--node-taint`) `gone` (the machine is gone for good: remove it from the cluster without SSH), `install` (install NixOS on it first, wiping its disk; default: var.install) and `install_generation` (raise it to reinstall that node)."
   type        = any
   default     = []
   nullable    = false
 
   validation {
-    condition     = try(alltrue([for n in concat(var.workers, []) : try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) == 0 && n.name != null && n.ip != null, false)]), false)
-    error_message = "The workers list must hold node objects, each with name and ip and no attributes other than name, ip, ssh_host, ssh_port, disk, host_key, labels, taints, gone. Wrong: ${try(join(", ", [for i, n in concat(var.workers, []) : "workers[${i}]${try(length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) > 0 ? " (unknown: ${join(", ", setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"]))})" : "", "")}" if !try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone"])) == 0 && n.name != null && n.ip != null, false)]), "workers is not a list")}."
+    condition     = try(alltrue([for n in concat(var.workers, []) : try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"])) == 0 && n.name != null && n.ip != null, false)]), false)
+    error_message = "The workers list must hold node objects, each with name and ip and no attributes other than name, ip, ssh_host, ssh_port, disk, host_key, labels, taints, gone, install, install_generation. Wrong: ${try(join(", ", [for i, n in concat(var.workers, []) : "workers[${i}]${try(length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"])) > 0 ? " (unknown: ${join(", ", setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"]))})" : "", "")}" if !try(can(keys(n)) && length(setsubtract(keys(n), ["name", "ip", "ssh_host", "ssh_port", "disk", "host_key", "labels", "taints", "gone", "install", "install_generation"])) == 0 && n.name != null && n.ip != null, false)]), "workers is not a list")}."
   }
 
   validation {
@@ -411,6 +428,16 @@ variable "workers" {
   validation {
     condition     = try(alltrue([for n in var.workers : try(alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))]), false) if try(n.taints, null) != null]), true)
     error_message = "Every workers node taint must be \"key=value:Effect\" or \"key:Effect\", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.taints, null) != null && !try(alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))]), false)]), "workers")}."
+  }
+
+  validation {
+    condition     = try(alltrue([for n in var.workers : try(n.install == true || n.install == false, false) if try(n.install, null) != null]), true)
+    error_message = "Every workers node install must be true or false. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.install, null) != null && !try(n.install == true || n.install == false, false)]), "workers")}."
+  }
+
+  validation {
+    condition     = try(alltrue([for n in var.workers : try(tonumber(n.install_generation) >= 1 && floor(tonumber(n.install_generation)) == tonumber(n.install_generation), false) if try(n.install_generation, null) != null]), true)
+    error_message = "Every workers node install_generation must be a whole number from 1 up. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.install_generation, null) != null && !try(tonumber(n.install_generation) >= 1 && floor(tonumber(n.install_generation)) == tonumber(n.install_generation), false)]), "workers")}."
   }
 
   validation {

@@ -32,7 +32,7 @@ export interface FlakeListing {
 /** One call of a stand-in command on a node. */
 export interface Call {
   node: string;
-  command: 'nixos-rebuild' | 'k3s' | 'systemctl' | 'nix' | 'systemd-run' | 'journalctl';
+  command: 'nixos-rebuild' | 'k3s' | 'systemctl' | 'nix' | 'systemd-run' | 'journalctl' | 'nixos-anywhere';
   args: string[];
   /** Epoch milliseconds when the command started and ended. */
   start: number;
@@ -44,6 +44,8 @@ export interface Call {
   flake?: FlakeListing;
   /** Only for `nixos-rebuild switch --rollback`: the generations it went from and to. */
   rollback?: { from: number; to: number };
+  /** Only for the runner's stand-in nixos-anywhere: what it installed. */
+  install?: { flake: string; extraFiles: FlakeEntry[]; hostKey: string };
 }
 
 export function readCalls(file: string): Call[] {

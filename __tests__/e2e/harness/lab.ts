@@ -105,6 +105,9 @@ export class TestLab {
       chmodSync(join(this.binDir, cmd), 0o755);
     }
     copyFileSync(join(STANDINS, 'lib.sh'), join(this.dir, 'lib', 'standin.sh'));
+    mkdirSync(join(this.dir, 'runner-bin'));
+    copyFileSync(join(STANDINS, 'runner', 'nix'), join(this.dir, 'runner-bin', 'nix'));
+    chmodSync(join(this.dir, 'runner-bin', 'nix'), 0o755);
     const keys = Array.isArray(opts.authorizedKey) ? opts.authorizedKey : [opts.authorizedKey];
     writeFileSync(join(this.dir, 'authorized_keys'), keys.map((k) => `${k.trim()}\n`).join(''));
     writeFileSync(join(this.dir, 'servers'), this.nodeList.filter((n) => n.role === 'server').map((n) => `${n.name}\n`).join(''));
@@ -161,6 +164,14 @@ export class TestLab {
       '-o', 'ConnectTimeout=5',
       '-o', 'LogLevel=ERROR',
     ];
+  }
+
+  /**
+   * Environment for Terraform as the machine that runs it: the runner's stand-in `nix` (and through
+   * it nixos-anywhere) first on PATH, installing onto this lab's nodes.
+   */
+  runnerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+    return { ...env, PATH: `${join(this.dir, 'runner-bin')}:${env.PATH ?? process.env.PATH}`, NICO_TEST_LAB: this.dir };
   }
 
   /** All stand-in calls of all nodes, in the order they finished. */

@@ -11,7 +11,7 @@
 # change at a time whatever the graph's shape.
 #
 # Environment (all NICO_*):
-#   ACTION            deploy | remove | forget
+#   ACTION            deploy | remove | forget | install
 #   NODE ROLE         node name; init | joiner | worker
 #   SSH_HOST SSH_PORT SSH_USER HOST_KEY (may be empty: not checked)  SSH_KEY (the machine key)
 #   CONNECT_TIMEOUT   seconds for one SSH connection to be established
@@ -20,6 +20,8 @@
 #   CLUSTER_ID        names the runner-local locks (one control-plane node, MAX_UNAVAILABLE workers)
 #   GONE              true: the machine is gone for good; never connect to it
 #   DRAIN_TIMEOUT MAX_UNAVAILABLE
+#   install only:     NIXOS_ANYWHERE (flake ref), HOST_PRIVATE_KEY HOST_PUBLIC_KEY (made by Terraform),
+#                     FILE_* and SECRET_* as for deploy; HOST_KEY is then the key before the install
 #   deploy only:      READY_TIMEOUT, ROLLBACK (true|false), FILE_COUNT + FILE_<i> and
 #                     SECRET_COUNT + SECRET_<i> ("path\nbase64")
 set -eu
@@ -248,7 +250,7 @@ EOF
 # journal of the units that make it ready is shown. Exit 3: not ready (rolled back).
 confirm_ready() {
   {
-    printf 'node=%s role=%s timeout=%s rollback=%s\n' "$(q "$node")" "$NICO_ROLE" "$NICO_READY_TIMEOUT" "$NICO_ROLLBACK"
+    printf 'node=%s role=%s timeout=%s rollback=%s cluster=%s\n' "$(q "$node")" "$NICO_ROLE" "$NICO_READY_TIMEOUT" "$NICO_ROLLBACK" "$(q "$NICO_CLUSTER_ID")"
     cat <<'EOF'
 set -eu
 umask 077
@@ -271,7 +273,7 @@ until ready; do
   sleep 2
 done
 systemctl stop nico-rollback.timer 2>/dev/null || true
-date +%s >/var/lib/nico/deployed
+printf '%s\n' "$cluster" >/var/lib/nico/deployed
 echo "nico: $node: ready"
 EOF
   } | ssh_node sh -s
@@ -283,8 +285,8 @@ deploy() {
     return 0
   fi
   check_connection
-  # A node that already runs a configuration of ours is a member: a redeploy drains it first.
-  if ssh_node test -e /var/lib/nico/deployed </dev/null; then member=member; else member=new; fi
+  # A node that already runs this cluster's configuration is a member: a redeploy drains it first.
+  if [ "$(ssh_node cat /var/lib/nico/deployed 2>/dev/null </dev/null)" = "$NICO_CLUSTER_ID" ]; then member=member; else member=new; fi
   take_turn "$member"
   drained=""
   if [ "$member" = member ] && [ -n "${NICO_PEERS:-}" ]; then
@@ -363,8 +365,58 @@ EOF
   } | ssh_node sh -s || fail "cleaning $NICO_SSH_HOST with #minimal stopped (exit $?); run the destroy again once fixed"
 }
 
+# install: NixOS onto the machine with nixos-anywhere (kexec into an installer, disko partitions the
+# disk from the tree's layout, the node's own configuration is installed). Its SSH host key, made by
+# Terraform, and its secrets go in as extra files, root-only, never through a Nix store: every
+# connection after this pins that key. Runs on the runner, which needs Nix with flakes for it.
+install() {
+  command -v nix >/dev/null 2>&1 ||
+    fail "installing NixOS needs Nix with flakes on the machine that runs Terraform (nixos-anywhere runs through \`nix run\`); nix is not on PATH"
+  nix --extra-experimental-features 'nix-command flakes' flake --help >/dev/null 2>&1 ||
+    fail "installing NixOS needs Nix with flakes on the machine that runs Terraform; \`nix flake\` does not work with this nix ($(nix --version 2>&1 | head -n 1))"
+  # Before the install the machine presents the key given as hostKey (a rescue system's, the old
+  # distribution's), or, when it is installed again, the one Terraform made: either is accepted.
+  # Without hostKey the first connection is not checked (trust on first use, said in the README).
+  [ -z "$NICO_HOST_KEY" ] || pin "$node" "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_PUBLIC_KEY"
+  check_connection
+  say "installing NixOS with nixos-anywhere $NICO_NIXOS_ANYWHERE: this wipes the disk of $NICO_SSH_HOST"
+  # The tree and the extra files, from the state's values (a fresh runner needs nothing local).
+  mkdir -p "$work/flake" "$work/extra/etc/ssh" "$work/extra/var/lib/nico/secrets"
+  chmod 0755 "$work/extra" "$work/extra/etc" "$work/extra/etc/ssh"
+  chmod 0700 "$work/extra/var/lib/nico" "$work/extra/var/lib/nico/secrets"
+  {
+    emit NICO_FILE "$NICO_FILE_COUNT" flake
+    emit NICO_SECRET "$NICO_SECRET_COUNT" extra/var/lib/nico/secrets
+  } >"$work/write.sh"
+  (
+    cd "$work"
+    put() { mkdir -p "$(dirname "$1")"; base64 -d >"$1"; }
+    . ./write.sh
+  )
+  # Installed as #minimal on its own address and disk: k3s starts only when the deployment switches
+  # the node, in the cluster's order.
+  printf '%s\n' "$node" >"$work/flake/minimal-node"
+  printf '%s\n' "$NICO_HOST_PRIVATE_KEY" >"$work/extra/etc/ssh/ssh_host_ed25519_key"
+  printf '%s\n' "$NICO_HOST_PUBLIC_KEY" >"$work/extra/etc/ssh/ssh_host_ed25519_key.pub"
+  chmod 0600 "$work/extra/etc/ssh/ssh_host_ed25519_key"
+  chmod 0644 "$work/extra/etc/ssh/ssh_host_ed25519_key.pub"
+  if [ ! -f "$work/flake/flake.lock" ]; then
+    nix --extra-experimental-features 'nix-command flakes' flake lock "path:$work/flake" || fail "could not lock the flake's inputs on this machine"
+  fi
+  # The node then builds every later change from the same lock (see deploy).
+  cp "$work/flake/flake.lock" "$work/extra/var/lib/nico/flake.lock"
+  if [ -n "$NICO_HOST_KEY" ]; then checking=yes; else checking=no; fi
+  nix --extra-experimental-features 'nix-command flakes' run "$NICO_NIXOS_ANYWHERE" -- \
+    --flake "$work/flake#minimal" --extra-files "$work/extra" -i "$work/key" -p "$NICO_SSH_PORT" \
+    --ssh-option "UserKnownHostsFile=$known" --ssh-option "StrictHostKeyChecking=$checking" \
+    --target-host "$NICO_SSH_USER@$NICO_SSH_HOST" ||
+    fail "nixos-anywhere did not install $NICO_SSH_HOST (exit $?); see its lines above. A half-done install is repeated by the next apply"
+  say "installed; from now on its host key is the one Terraform made"
+}
+
 case $NICO_ACTION in
 deploy) deploy ;;
+install) install ;;
 remove) remove ;;
 forget)
   lock_acquire "$NICO_CLUSTER_ID.control-plane" 1 "control-plane nodes change one at a time"
