@@ -95,6 +95,12 @@ describe('NicoCluster synthesized from a description', () => {
     }
   });
 
+  test('then every step on a node runs from the runner (local-exec): no remote-exec or file provisioner lands a script in the node\'s /tmp', () => {
+    const provisioners = Object.values(config.resource.terraform_data as Record<string, { provisioner?: object[] }>).flatMap((r) => r.provisioner ?? []);
+    expect(provisioners.length).toBeGreaterThan(0);
+    for (const p of provisioners) expect(Object.keys(p)).toEqual(['local-exec']);
+  });
+
   test('then no node deployment depends on a local file, so a change never deletes a file of the local tree', () => {
     // create_before_destroy spreads to dependencies: a local_file among them is written anew, then
     // deleted by the destroy of its deposed self.

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ClusterDescription, NodeDescription } from '../../constructs';
-import { writeModuleRoot } from '../helpers/module-root';
+import { Expression, writeJsonModuleRoot, writeModuleRoot } from '../helpers/module-root';
 import { synthApp, tempDir, TERRAFORM, terraformEnv } from '../helpers/terraform';
 import { flakeEval, SUPPORTED_RELEASES } from '../helpers/nixos-eval';
 import { Call, generateKeyPair, KeyPair, run, TestLab } from './harness';
@@ -318,6 +318,21 @@ describe('the HCL module deployed over SSH', () => {
     expect(Math.max(...w.map((x) => x.start))).toBeLessThan(Math.min(...w.map((x) => x.end)));
   });
 
+  test('when a middle control-plane node is removed, then only it is drained, deleted and cleaned, and the next plan is empty', async () => {
+    writeModuleRoot(root, description('module', ['cp-01', 'cp-03'], workers), path.join(work, 'module-out'));
+    lab.clearCalls();
+    const result = await terraformIn('apply', '-input=false', '-auto-approve', '-no-color');
+    expect(result.code).toBe(0);
+    const calls = lab.calls();
+    expect(switches(calls).filter((c) => c.args[2].endsWith('#minimal')).map((c) => c.node)).toEqual(['cp-02']);
+    expect(calls.filter((c) => c.command === 'k3s' && ['drain', 'delete'].includes(c.args[1]) && c.args.includes('cp-02')).map((c) => c.args[1])).toEqual(['drain', 'delete']);
+    expect((await terraformIn('plan', '-input=false', '-detailed-exitcode', '-no-color')).code).toBe(0);
+    writeModuleRoot(root, description('module', masters, workers), path.join(work, 'module-out'));
+    lab.clearCalls();
+    expect((await terraformIn('apply', '-input=false', '-auto-approve', '-no-color')).code).toBe(0);
+    expect(switches(lab.calls()).map((c) => c.node)).toContain('cp-02'); // back, as a new member
+  });
+
   test('when destroyed, then #minimal runs on workers first, joiners last to first, the init master last', async () => {
     lab.clearCalls();
     expect((await terraformIn('destroy', '-input=false', '-auto-approve', '-no-color')).code).toBe(0);
@@ -328,6 +343,25 @@ describe('the HCL module deployed over SSH', () => {
     expect(Math.max(...workers.map((n) => at(n).end))).toBeLessThanOrEqual(Math.min(at('cp-02').start, at('cp-03').start));
     expectOneAtATime([at('cp-02'), at('cp-03')]);
     expect(Math.max(at('cp-02').end, at('cp-03').end)).toBeLessThanOrEqual(at('cp-01').start);
+  });
+});
+
+describe('the HCL module given values unknown until apply that break a rule', () => {
+  test('when applied with deploy on, then it fails before any file is written and before any node is touched', async () => {
+    const root = path.join(work, 'module-unknown');
+    const out = path.join(work, 'module-unknown-out');
+    // The VIP comes from another resource and equals cp-01's address: only apply can see it.
+    const d = { ...description('unknown', ['cp-01'], ['w-01']), vip: new Expression('terraform_data.vip.output') } as unknown as Record<string, unknown>;
+    writeJsonModuleRoot(root, { k3s: { ...d, outputDir: out, sshPrivateKey: new Expression(`file(${JSON.stringify(key.privateKeyFile)})`), sshPrivateKeyFile: undefined } },
+      { resource: { terraform_data: { vip: { input: ADDRESS['cp-01'] } } } });
+    const tfIn = (...args: string[]) => lab.exec(TERRAFORM, [`-chdir=${root}`, ...args], { env: terraformEnv() });
+    expect((await tfIn('init', '-input=false')).code).toBe(0);
+    lab.clearCalls();
+    const result = await tfIn('apply', '-input=false', '-auto-approve', '-no-color');
+    expect(result.code).not.toBe(0);
+    expect(result.stdout + result.stderr).toMatch(/vip must not be the ip of any node/);
+    expect(lab.calls()).toEqual([]);
+    expect(fs.existsSync(path.join(out, 'nix'))).toBe(false);
   });
 });
 
