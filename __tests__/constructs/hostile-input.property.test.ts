@@ -5,7 +5,7 @@ import * as fc from 'fast-check';
 import { Testing } from 'cdktf';
 import { stringify as toYaml } from 'yaml';
 import { NicoClusterStack, validateClusterDescription } from '../../constructs';
-import { canonicalCluster } from '../../constructs/known-cluster-inputs';
+import { canonicalCluster } from '../../constructs/canonical-cluster';
 import { ClusterFileError, synthesize } from '../../main';
 import { hostileCase, readTerraformLiteral, withField } from '../helpers/hostile';
 

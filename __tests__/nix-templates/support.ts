@@ -4,7 +4,7 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { ClusterDescription } from '../../constructs';
 import { USER_MODULE_DIRS } from '../../constructs/flake-tree';
-import { canonicalCluster } from '../../constructs/known-cluster-inputs';
+import { canonicalCluster } from '../../constructs/canonical-cluster';
 import { TEMPLATES_DIR } from '../../constructs/cluster-inputs';
 import { nixEval, nixPath } from '../helpers/nix';
 

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import * as fc from 'fast-check';
 import { ClusterDescription, validateClusterDescription } from '../../constructs';
-import { canonicalCluster } from '../../constructs/known-cluster-inputs';
+import { canonicalCluster } from '../../constructs/canonical-cluster';
 import { hostileHostKey } from '../helpers/hostile';
 import { synthApp, tempDir, terraform, terraformEnv, TERRAFORM } from '../helpers/terraform';
 
