@@ -31,9 +31,15 @@ export interface NicoClusterNode {
 export interface NicoClusterProps {
   /**
    * The cluster description. Literal values are validated in the constructor, and a
-   * ClusterValidationError lists every problem before anything is synthesized. A value that is a
-   * Terraform token (a node `ip` from another resource's attribute, say) cannot be seen here: the
-   * module checks it at plan, or at apply when it is unknown until then, before anything is written.
+   * ClusterValidationError lists every problem before anything is synthesized.
+   *
+   * `vip`, `gateway`, `nameservers` entries and a node's `ip`, `sshHost`, `sshPort` and `hostKey` may
+   * be references to other resources' attributes (a string or number that is wholly one cdktf token):
+   * their values cannot be seen here, so the module checks them at plan, or at apply when they are
+   * unknown until then, before anything is written. Every other string, and any string that merely
+   * contains a token marker, is text and reaches Terraform literally. Data from outside the program
+   * (a file) is text too: check it with validateClusterDescription first, which takes no value for
+   * a reference, as main.ts does.
    */
   readonly description: ClusterDescription;
   /**
@@ -60,22 +66,23 @@ const MODULE_PATH_FIELDS = new Set<keyof ClusterDescription>(['nixosModules', 'c
 const NODE_LISTS = new Set<keyof ClusterDescription>(['controlPlane', 'workers']);
 
 const TOKEN_STRING = /^\$\{TfToken\[[A-Za-z0-9_.]+\]\}$/;
-/**
- * A value that is wholly one Terraform token (`${TfToken[TOKEN.n]}`, or a number token). Only such a
- * value is passed on as a reference; any other string is data and reaches Terraform literally. No
- * field a cluster file can pass (the rules refuse `$` and braces in every field or demand a prefix)
- * is wholly a token, so a file cannot reference the app's values this way.
- */
+/** A value that is wholly one cdktf token (`${TfToken[TOKEN.n]}`, or a number token). */
 function isToken(value: unknown): boolean {
   if (typeof value === 'string') return TOKEN_STRING.test(value);
   return typeof value === 'number' && Token.isUnresolved(value);
 }
 
-/** Tokens as they are, every other string as a Terraform literal (`${` and `%{` escaped). */
-function moduleValue(value: unknown): unknown {
-  if (isToken(value)) return value;
-  if (Array.isArray(value)) return value.map(moduleValue);
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, moduleValue(v)]));
+/**
+ * The fields that may be references to other resources' attributes (addresses, hosts, ports, host
+ * keys), by the field name the rules report. Everywhere else a token marker is text like any other.
+ */
+const TOKEN_FIELDS = /^(vip|gateway|nameservers\[\d+\]|(controlPlane|workers)\[\d+\]\.(ip|sshHost|sshPort|hostKey))$/;
+const NODE_TOKEN_FIELDS = new Set(['ip', 'sshHost', 'sshPort', 'hostKey']);
+const TOKEN_FIELDS_TOP = new Set(['vip', 'gateway']);
+
+/** Every string as a Terraform literal (`${` and `%{` escaped), except a token where `mayBeToken`. */
+function moduleValue(value: unknown, mayBeToken = false): unknown {
+  if (mayBeToken && isToken(value)) return value;
   return terraformLiteral(value);
 }
 
@@ -136,14 +143,16 @@ export class NicoCluster extends Construct {
   public readonly kubernetes: KubernetesCredentials;
 
   constructor(scope: Construct, id: string, props: NicoClusterProps) {
-    super(scope, id);
+    // Validated before the construct joins the tree: a refused cluster leaves nothing behind.
     const d = props.description;
     const validation = validateClusterDescription(d);
-    const problems = validation.problems.filter((p) => !isToken(p.value));
+    // A token's value is unknown here: its rules are the module's, at plan (or at apply).
+    const problems = validation.problems.filter((p) => !(TOKEN_FIELDS.test(p.field) && isToken(p.value)));
     if (props.sshPrivateKey !== undefined && d?.sshPrivateKeyFile !== undefined) {
       problems.push({ field: 'sshPrivateKeyFile', rule: 'must not be set together with the sshPrivateKey prop of NicoCluster', value: d.sshPrivateKeyFile });
     }
     if (problems.length > 0) throw new ClusterValidationError(problems);
+    super(scope, id);
     this.name = d.name;
 
     const stack = TerraformStack.of(this);
@@ -158,19 +167,21 @@ export class NicoCluster extends Construct {
       if (value === undefined || FILE_FIELDS.has(key)) continue;
       if (NODE_LISTS.has(key)) {
         variables[snake(key)] = (value as NodeDescription[]).map((n) =>
-          Object.fromEntries(Object.entries(n).filter(([, v]) => v !== undefined).map(([k, v]) => [snake(k), moduleValue(v)])),
+          Object.fromEntries(Object.entries(n).filter(([, v]) => v !== undefined).map(([k, v]) => [snake(k), moduleValue(v, NODE_TOKEN_FIELDS.has(k))])),
         );
       } else if (MODULE_PATH_FIELDS.has(key)) {
-        variables[snake(key)] = (value as string[]).map((p) => (isToken(p) ? p : terraformLiteral(fromStack(p))));
+        variables[snake(key)] = (value as string[]).map((p) => terraformLiteral(fromStack(p)));
+      } else if (key === 'nameservers') {
+        variables[snake(key)] = (value as string[]).map((v) => moduleValue(v, true));
       } else {
-        variables[snake(key)] = moduleValue(value);
+        variables[snake(key)] = moduleValue(value, TOKEN_FIELDS_TOP.has(key));
       }
     }
     // Files are read by Terraform (file()), never by the synthesizer: a key never lands in the JSON.
     if (d.sshPrivateKeyFile !== undefined) variables.ssh_private_key = `\${sensitive(file(${terraformStringLiteral(fromStack(d.sshPrivateKeyFile))}))}`;
     if (d.flakeLockFile !== undefined) variables.flake_lock = `\${file(${terraformStringLiteral(fromStack(d.flakeLockFile))})}`;
-    if (props.sshPrivateKey !== undefined) variables.ssh_private_key = moduleValue(props.sshPrivateKey);
-    if (props.outputDir !== undefined) variables.output_dir = moduleValue(props.outputDir);
+    if (props.sshPrivateKey !== undefined) variables.ssh_private_key = moduleValue(props.sshPrivateKey, true);
+    if (props.outputDir !== undefined) variables.output_dir = moduleValue(props.outputDir, true);
 
     this.module = new TerraformHclModule(this, 'module', {
       source: `./${moduleAsset(stack).path}`,
