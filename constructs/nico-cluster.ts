@@ -1,3 +1,5 @@
+import * as crypto from 'crypto';
+import * as fs from 'fs';
 import * as path from 'path';
 import { Annotations, App, AssetType, IResolvable, propertyAccess, TerraformAsset, TerraformHclModule, TerraformStack, Token } from 'cdktf';
 import { Construct } from 'constructs';
@@ -170,7 +172,7 @@ export class NicoCluster extends Construct {
           Object.fromEntries(Object.entries(n).filter(([, v]) => v !== undefined).map(([k, v]) => [snake(k), moduleValue(v, NODE_TOKEN_FIELDS.has(k))])),
         );
       } else if (MODULE_PATH_FIELDS.has(key)) {
-        variables[snake(key)] = (value as string[]).map((p) => terraformLiteral(fromStack(p)));
+        variables[snake(key)] = (value as string[]).map((p, i) => userModuleAsset(this, `${snake(key)}-${i}`, p));
       } else if (key === 'nameservers') {
         variables[snake(key)] = (value as string[]).map((v) => moduleValue(v, true));
       } else {
@@ -221,6 +223,22 @@ export class NicoCluster extends Construct {
       STACK_LEVEL_RESOURCES.map((address) => ({ from: address, to: `module.${moduleId}.${address}` })),
     );
   }
+}
+
+/**
+ * A user's NixOS module copied next to the stack, so that Terraform reads the copy (a stack directory
+ * moved or uploaded to HCP Terraform has it) and the JSON names no path of this machine. The tree
+ * names a module after its last path component, which a directory asset does not keep: a directory
+ * is staged under its own name in the app's output directory first.
+ */
+function userModuleAsset(scope: Construct, id: string, p: string): string {
+  const source = path.resolve(p);
+  if (!fs.statSync(source).isDirectory()) return new TerraformAsset(scope, id, { path: source, type: AssetType.FILE }).path;
+  const hash = crypto.createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const staged = path.resolve(App.of(scope).outdir, '.nico-staging', hash);
+  fs.rmSync(staged, { recursive: true, force: true });
+  fs.cpSync(source, path.join(staged, path.basename(source)), { recursive: true });
+  return `${new TerraformAsset(scope, id, { path: staged, type: AssetType.DIRECTORY }).path}/${path.basename(source)}`;
 }
 
 /** One copy of the module per stack, however many clusters it holds. */

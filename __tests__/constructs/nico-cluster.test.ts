@@ -154,7 +154,7 @@ describe('NicoCluster given Terraform tokens', () => {
 });
 
 describe('NicoCluster given files', () => {
-  test('given relative key, lock and module paths, then Terraform reads them relative to the stack directory and the JSON names no path of this machine', () => {
+  test('given relative key, lock and module paths, then Terraform reads key and lock relative to the stack directory, modules from copies in the stack, and the JSON names no path of this machine', () => {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nico-files-'));
     const cwd = process.cwd();
     try {
@@ -169,7 +169,8 @@ describe('NicoCluster given files', () => {
       // cdktf.out/stacks/consumer is three levels below the working directory.
       expect(config.module.prod.ssh_private_key).toBe('${sensitive(file("../../../machine-key"))}');
       expect(config.module.prod.flake_lock).toBe('${file("../../../flake.lock")}');
-      expect(config.module.prod.nixos_modules).toEqual(['../../../nix/extra.nix']);
+      expect(config.module.prod.nixos_modules).toEqual([expect.stringMatching(/^assets\/[^/]+\/[0-9A-F]+\/extra\.nix$/)]);
+      expect(fs.readFileSync(path.join(work, 'cdktf.out', 'stacks', 'consumer', config.module.prod.nixos_modules[0]), 'utf8')).toBe('{ ... }: { }\n');
       expect(json).not.toContain(work);
       expect(json).not.toMatch(/PRIVATE KEY/);
     } finally {
