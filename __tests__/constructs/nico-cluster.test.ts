@@ -227,9 +227,9 @@ describe('NicoClusterStack (the app\'s stack)', () => {
     expect(config.moved).toEqual(STACK_LEVEL_RESOURCES.map((a) => ({ from: a, to: `module.cluster.${a}` })));
   });
 
-  test('then the moved list covers every resource of the module except the module\'s own input checks', () => {
+  test('then the moved list covers every resource of the module', () => {
     const graph = synthGraph().config.resource as Record<string, Record<string, unknown>>;
     const addresses = Object.entries(graph).flatMap(([type, byName]) => Object.keys(byName).map((name) => `${type}.${name}`));
-    expect([...STACK_LEVEL_RESOURCES].sort()).toEqual(addresses.filter((a) => a !== 'terraform_data.input_checks').sort());
+    expect([...STACK_LEVEL_RESOURCES].sort()).toEqual(addresses.sort());
   });
 });
