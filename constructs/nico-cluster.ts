@@ -217,7 +217,8 @@ export class NicoCluster extends Construct {
    * For a stack whose cluster was built by nico-cluster 0.1, where the cluster's resources lived at
    * stack level: adds `moved` blocks from each of those addresses (STACK_LEVEL_RESOURCES) into this
    * cluster's module, so that Terraform moves them in the state instead of re-creating the join
-   * token, the keys and the CAs. Addresses absent from the state are skipped by Terraform.
+   * token, the keys and the CAs. Addresses absent from the state are skipped by Terraform. A stack
+   * held one such cluster, so call it on at most one NicoCluster of a stack.
    */
   public moveStackLevelState(): void {
     const moduleId = TerraformStack.of(this).getLogicalId(this.node);
