@@ -9,8 +9,7 @@ import * as path from 'path';
 import { App } from 'cdktf';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { BackendConfig, EXAMPLE_CLUSTER, formatProblem, NicoClusterStack, Problem, schemaProblems, validateClusterDescription } from './constructs';
-import { InputFileError, readInputFile } from './constructs/read-input-file';
+import { BackendConfig, EXAMPLE_CLUSTER, formatProblem, InputFileError, NicoClusterStack, Problem, readInputFile, schemaProblems, validateClusterDescription } from './constructs';
 
 const backendSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('local') }).strict(),

@@ -63,7 +63,7 @@ describe('main.ts given a good cluster file', () => {
     expect(result()).toEqual({ stackName: 'lab', outDir: env.NICO_OUT_DIR });
     const config = stackJson(env, 'lab');
     expect(config.terraform.backend.local.path).toBe(path.join(env.NICO_OUT_DIR, 'terraform.tfstate'));
-    expect(config.locals.output_dir).toBe(env.NICO_OUT_DIR);
+    expect(config.module.cluster.output_dir).toBe(env.NICO_OUT_DIR);
   });
 
   test('given a cloud backend, then the stack uses HCP Terraform with that organization and workspace', () => {
@@ -76,16 +76,16 @@ describe('main.ts given a good cluster file', () => {
     const { env, result } = run(undefined);
     expect(result().stackName).toBe('production-cluster');
     const config = stackJson(env, 'production-cluster');
-    expect(config.locals.cluster.control_plane.map((n: { name: string }) => n.name)).toEqual(['cp-01', 'cp-02', 'cp-03']);
-    expect(config.locals.cluster.workers.map((n: { name: string }) => n.name)).toEqual(['worker-01', 'worker-02']);
-    expect(config.locals.deploy).toBe(false);
+    expect(config.module.cluster.control_plane.map((n: { name: string }) => n.name)).toEqual(['cp-01', 'cp-02', 'cp-03']);
+    expect(config.module.cluster.workers.map((n: { name: string }) => n.name)).toEqual(['worker-01', 'worker-02']);
+    expect(config.module.cluster.deploy).toBeUndefined(); // the module's default: off
   });
 
   test('given a relative NICO_OUT_DIR, then the stack refers to it relative to the stack directory', () => {
     const env = { NICO_CLUSTER_FILE: writeClusterFile(VALID), NICO_OUT_DIR: path.relative(process.cwd(), path.join(tmp, 'rel-out')), CDKTF_OUTDIR: path.join(tmp, 'cdktf.out') };
     synthesize(env);
     const stackDir = path.join(env.CDKTF_OUTDIR, 'stacks', VALID.name);
-    expect(path.resolve(stackDir, stackJson(env, VALID.name).locals.output_dir)).toBe(path.resolve(env.NICO_OUT_DIR));
+    expect(path.resolve(stackDir, stackJson(env, VALID.name).module.cluster.output_dir)).toBe(path.resolve(env.NICO_OUT_DIR));
   });
 });
 

@@ -1,6 +1,6 @@
 /**
- * Generates modules/nico-cluster from the constructs (`npm run modules`): NicoCluster in its
- * variables form is synthesized to JSON, rendered as HCL, formatted by `terraform fmt`, and given the
+ * Generates modules/nico-cluster from the constructs (`npm run modules`): NicoClusterGraph (the
+ * variables form of a cluster) is synthesized to JSON, rendered as HCL, formatted by `terraform fmt`, and given the
  * templates it reads through `path.module` and a README whose tables come from the same JSON.
  *
  *   npx ts-node scripts/generate-modules.ts [target-dir]   (default: modules/nico-cluster)
@@ -10,9 +10,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
 import { App, TerraformStack } from 'cdktf';
-import { NicoCluster } from '../constructs';
-import { NIX_TEMPLATES_DIR, TEMPLATES_DIR } from '../constructs/cluster-inputs';
-import { addProviders, TERRAFORM_VERSION } from '../constructs/providers';
+import { TERRAFORM_VERSION } from '../constructs';
+import { addProviders, NicoClusterGraph, NIX_TEMPLATES_DIR, TEMPLATES_DIR } from '../constructs/internal';
 import { block, expression } from './hcl';
 import { moduleReadme } from './module-readme';
 
@@ -24,7 +23,7 @@ const RESOURCE_ORDER = ['tls_private_key', 'tls_self_signed_cert', 'tls_cert_req
 
 type JsonObject = Record<string, any>;
 
-/** The variables form of NicoCluster as Terraform JSON, without provider or backend blocks. */
+/** NicoClusterGraph as Terraform JSON, without provider or backend blocks. */
 export function synthesizeModuleJson(): JsonObject {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'nico-module-'));
   try {
@@ -32,7 +31,7 @@ export function synthesizeModuleJson(): JsonObject {
     const stack = new TerraformStack(app, 'module');
     // Providers only to get required_providers; a reusable module must not configure them.
     addProviders(stack);
-    new NicoCluster(stack, 'cluster');
+    new NicoClusterGraph(stack, 'cluster');
     app.synth();
     const config = JSON.parse(fs.readFileSync(path.join(outdir, 'stacks', 'module', 'cdk.tf.json'), 'utf8'));
     delete config.provider;

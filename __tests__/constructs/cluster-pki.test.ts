@@ -1,17 +1,11 @@
-import { Testing, TerraformOutput } from 'cdktf';
-import { NicoClusterStack } from '../../constructs';
+import { Testing, TerraformOutput, TerraformStack } from 'cdktf';
+import { NicoCluster } from '../../constructs';
 import { ADMIN_CERT_EARLY_RENEWAL_HOURS, ADMIN_CERT_VALIDITY_HOURS, K3S_CAS } from '../../constructs/cluster-pki';
 import { VALID } from '../fixtures/invalid-descriptions';
+import { synthGraph } from '../helpers/graph';
 
-function synth(use?: (stack: NicoClusterStack) => void) {
-  const app = Testing.app();
-  const stack = new NicoClusterStack(app, 'test', { description: VALID, outputDir: '/tmp/nico-synth-test' });
-  use?.(stack);
-  return JSON.parse(Testing.synth(stack));
-}
-
-describe('ClusterPki synthesized in a NicoCluster', () => {
-  const config = synth();
+describe('ClusterPki synthesized in the cluster graph (the HCL module)', () => {
+  const { config } = synthGraph();
   const resource = config.resource;
 
   test('then there is one ECDSA P-256 key and one self-signed CA per k3s CA, keyed by its path under server/tls', () => {
@@ -68,22 +62,26 @@ describe('ClusterPki synthesized in a NicoCluster', () => {
 });
 
 describe('NicoCluster credentials as construct attributes', () => {
-  test('when a stack uses them, then they refer to the state-built locals', () => {
-    const config = synth((stack) => {
-      const { kubeconfig, kubernetes } = stack.cluster;
-      new TerraformOutput(stack, 'my-kubeconfig', { value: kubeconfig, sensitive: true });
-      new TerraformOutput(stack, 'my-host', { value: kubernetes.host });
-      new TerraformOutput(stack, 'my-ca', { value: kubernetes.clusterCaCertificate });
-      new TerraformOutput(stack, 'my-cert', { value: kubernetes.clientCertificate });
-      new TerraformOutput(stack, 'my-key', { value: kubernetes.clientKey, sensitive: true });
-    });
+  test('when a stack uses them, then they refer to the outputs of the cluster\'s module, which forward the state-built locals', () => {
+    const app = Testing.app();
+    const stack = new TerraformStack(app, 'test');
+    const { kubeconfig, kubernetes } = new NicoCluster(stack, 'prod', { description: VALID });
+    new TerraformOutput(stack, 'my-kubeconfig', { value: kubeconfig, sensitive: true });
+    new TerraformOutput(stack, 'my-host', { value: kubernetes.host });
+    new TerraformOutput(stack, 'my-ca', { value: kubernetes.clusterCaCertificate });
+    new TerraformOutput(stack, 'my-cert', { value: kubernetes.clientCertificate });
+    new TerraformOutput(stack, 'my-key', { value: kubernetes.clientKey, sensitive: true });
+    const config = JSON.parse(Testing.synth(stack));
     const values = Object.fromEntries(Object.entries(config.output as Record<string, { value: string }>).map(([k, o]) => [k.replace(/_[0-9A-F]{8}$/, ''), o.value]));
     expect(values).toMatchObject({
-      'my-kubeconfig': '${local.kubeconfig}',
-      'my-host': '${local.kubernetes_credentials.host}',
-      'my-ca': '${local.kubernetes_credentials.cluster_ca_certificate}',
-      'my-cert': '${local.kubernetes_credentials.client_certificate}',
-      'my-key': '${local.kubernetes_credentials.client_key}',
+      'my-kubeconfig': '${module.prod.kubeconfig}',
+      'my-host': '${module.prod.kubernetes.host}',
+      'my-ca': '${module.prod.kubernetes.cluster_ca_certificate}',
+      'my-cert': '${module.prod.kubernetes.client_certificate}',
+      'my-key': '${module.prod.kubernetes.client_key}',
     });
+    const graph = synthGraph().config;
+    expect(graph.output.kubeconfig).toMatchObject({ value: '${local.kubeconfig}', sensitive: true });
+    expect(graph.output.kubernetes).toMatchObject({ value: '${local.kubernetes_credentials}', sensitive: true });
   });
 });

@@ -4,6 +4,7 @@ import * as path from 'path';
 import { execFileSync } from 'child_process';
 import { Testing } from 'cdktf';
 import { ClusterDescription, NicoClusterStack, validateClusterDescription } from '../../constructs';
+import { terraformStringLiteral } from '../../constructs/terraform-literal';
 import { VALID } from '../fixtures/invalid-descriptions';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE1xZ7';
@@ -11,7 +12,7 @@ const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE1xZ7';
 function synth(description: ClusterDescription, outputDir = '/tmp/nico-synth-test') {
   const app = Testing.app();
   const stack = new NicoClusterStack(app, 'test', { description, outputDir });
-  return JSON.parse(Testing.synth(stack));
+  return JSON.parse(Testing.synth(stack)).module.cluster;
 }
 
 const problemsOf = (d: unknown) => validateClusterDescription(d).problems.map((p) => `${p.field}: ${p.rule}`);
@@ -20,33 +21,32 @@ describe('NicoCluster given template sequences in values', () => {
   test('given a host key comment with ${...} and %{...}, when synthesized, then both are escaped, never evaluated', () => {
     const hostKey = `${KEY} \${join(",", fileset("/etc/ssh", "*key"))} %{ if true }x%{ endif }`;
     const config = synth({ ...VALID, controlPlane: [{ ...VALID.controlPlane[0], hostKey }, ...VALID.controlPlane.slice(1)] });
-    expect(config.locals.cluster.control_plane[0].host_key).toBe(`${KEY} $\${join(",", fileset("/etc/ssh", "*key"))} %%{ if true }x%%{ endif }`);
+    expect(config.control_plane[0].host_key).toBe(`${KEY} $\${join(",", fileset("/etc/ssh", "*key"))} %%{ if true }x%%{ endif }`);
   });
 
-  test('given an output directory with ${...}, when synthesized, then local.output_dir is escaped', () => {
+  test('given an output directory with ${...}, when synthesized, then the module\'s output_dir is escaped', () => {
     const config = synth(VALID, '/tmp/${path.cwd}/%{x}');
-    expect(config.locals.output_dir).toBe('/tmp/$${path.cwd}/%%{x}');
+    expect(config.output_dir).toBe('/tmp/$${path.cwd}/%%{x}');
   });
 
-  test('given key and lock file paths with quotes and template sequences, then the paths are escaped literals in locals that file() reads', () => {
+  test('given key and lock file paths with quotes and template sequences, then file() reads them as escaped string literals', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nico-paths-${x}%{y}"q-'));
     const key = path.join(dir, 'key');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', key]);
     const lock = path.join(dir, 'flake.lock');
     fs.writeFileSync(lock, '{"nodes":{"root":{}},"root":"root","version":7}');
     const config = synth({ ...VALID, sshPrivateKeyFile: key, flakeLockFile: lock });
-    const escaped = (p: string) => p.split('${x}').join('$${x}').split('%{y}').join('%%{y}');
-    expect(config.locals.ssh_private_key_file).toBe(escaped(key));
-    expect(config.locals.flake_lock_file).toBe(escaped(lock));
-    expect(config.locals.ssh_private_key_input).toBe('${sensitive(file(local.ssh_private_key_file))}');
-    expect(config.locals.flake_lock).toBe('${file(local.flake_lock_file)}');
+    const escaped = (p: string) => JSON.stringify(p).split('${x}').join('$${x}').split('%{y}').join('%%{y}');
+    expect(terraformStringLiteral(key)).toBe(escaped(key));
+    expect(config.ssh_private_key).toBe(`\${sensitive(file(${escaped(key)}))}`);
+    expect(config.flake_lock).toBe(`\${file(${escaped(lock)})}`);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test('given a description whose strings hold cdktf token markers, when synthesized, then no other value of the app is substituted', () => {
     const config = synth(VALID, '/tmp/#{TfToken[TOKEN.3]}/&{TfToken[TOKEN.4]}/${TfToken[TOKEN.5]}');
-    expect(JSON.stringify(config.locals.output_dir)).toContain('TfToken[TOKEN.3]');
-    expect(JSON.stringify(config.locals.output_dir)).toContain('TfToken[TOKEN.5]');
+    expect(JSON.stringify(config.output_dir)).toContain('TfToken[TOKEN.3]');
+    expect(JSON.stringify(config.output_dir)).toContain('TfToken[TOKEN.5]');
   });
 });
 

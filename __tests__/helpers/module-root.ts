@@ -62,3 +62,25 @@ export function writeJsonModuleRoot(dir: string, calls: Record<string, Record<st
   const module = Object.fromEntries(Object.entries(calls).map(([name, args]) => [name, { source, ...(jsonArguments(snakeKeys(args)) as object) }]));
   fs.writeFileSync(path.join(dir, 'main.tf.json'), JSON.stringify({ module, ...extra }, null, 1));
 }
+
+const FILE_FIELDS = ['sshPrivateKeyFile', 'flakeLockFile'];
+
+/** A description (without file fields) as the module's variables: snake_case keys, node keys too (not label keys). */
+export function asModuleVariables(d: ClusterDescription): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(d)
+      .filter(([k]) => !FILE_FIELDS.includes(k))
+      .map(([k, v]) => [snake(k), k === 'controlPlane' || k === 'workers' ? (v as NodeDescription[]).map(node) : v]),
+  );
+}
+
+/**
+ * The module's own files as a root module in `dir`, with the description as terraform.tfvars.json:
+ * what nico-cluster 0.1's app synthesized at stack level, and a root whose locals `terraform console`
+ * can read.
+ */
+export function writeGraphRoot(dir: string, d: ClusterDescription, outputDir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.cpSync(MODULE_SOURCE, dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'terraform.tfvars.json'), JSON.stringify({ ...asModuleVariables(d), output_dir: outputDir }, null, 1));
+}

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ClusterDescription } from '../../constructs';
-import { listFiles } from '../../constructs/cluster-inputs';
+import { listFiles } from '../../constructs/internal';
 import { generateModule, MODULE_DIR } from '../../scripts/generate-modules';
 import { INVALID_CASES, invalid, VALID } from '../fixtures/invalid-descriptions';
 import { writeModuleRoot } from '../helpers/module-root';
@@ -72,7 +72,10 @@ describe('the module and the TypeScript app, for the same description', () => {
 
   test.each(Object.entries(descriptions))('given %s, when both are applied with deploy off, then they write byte-identical trees, secrets aside', (_title, d) => {
     const work = tempDir('equivalence');
-    const app = synthApp(d, path.join(work));
+    // The app is given the module paths relative to where it runs, as a cluster file would; the HCL
+    // module root runs elsewhere and is given them absolute.
+    const relative = (list?: readonly string[]) => list?.map((p) => path.relative(process.cwd(), p));
+    const app = synthApp({ ...d, nixosModules: relative(d.nixosModules), controlPlaneModules: relative(d.controlPlaneModules), workerModules: relative(d.workerModules) }, path.join(work));
     terraform(app.stackDir, ['init', '-input=false']);
     terraform(app.stackDir, ['apply', '-input=false', '-auto-approve']);
 
@@ -94,7 +97,9 @@ describe('the module and the TypeScript app, for the same description', () => {
       ]);
       expect(fs.readFileSync(path.join(appTree, 'extra-modules/all/00-node-tools.nix'), 'utf8')).toBe(fs.readFileSync(path.join(USER_MODULES, 'node-tools.nix'), 'utf8'));
       // the synthesized JSON names no path of this machine: the app reads its copies (assets)
-      expect(fs.readFileSync(path.join(app.stackDir, 'cdk.tf.json'), 'utf8')).not.toContain(USER_MODULES);
+      const json = fs.readFileSync(path.join(app.stackDir, 'cdk.tf.json'), 'utf8');
+      expect(json).not.toContain(USER_MODULES);
+      expect(JSON.parse(json).module.cluster.control_plane_modules).toEqual([expect.stringMatching(/^assets\/.+\/control-plane-tools$/)]);
     }
     expect(treeModes(moduleTree)).toEqual(treeModes(appTree));
     for (const f of listFiles(appTree).filter((f) => !SECRETS.includes(f))) {

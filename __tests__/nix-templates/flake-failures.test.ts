@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { EXAMPLE_CLUSTER } from '../../constructs';
-import { canonicalCluster } from '../../constructs/known-cluster-inputs';
+import { canonicalCluster } from '../../constructs/internal';
 import { nixEval, nixPath } from '../helpers/nix';
 import { flakeEval, nixosEvalDir, RELEASE_2405, Release, removeStandins, SUPPORTED_RELEASES } from '../helpers/nixos-eval';
 import { generate, renderClusterNix, TreeSpec, writeTree } from './support';

@@ -4,8 +4,8 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { ClusterDescription } from '../../constructs';
 import { USER_MODULE_DIRS } from '../../constructs/flake-tree';
-import { canonicalCluster } from '../../constructs/known-cluster-inputs';
-import { TEMPLATES_DIR } from '../../constructs/cluster-inputs';
+import { canonicalCluster } from '../../constructs/internal';
+import { TEMPLATES_DIR } from '../../constructs/internal';
 import { nixEval, nixPath } from '../helpers/nix';
 
 /** Shared by the nix-templates tests: where things are, and the two evaluations they all use. */

@@ -2,8 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
 import { ClusterDescription } from '../../constructs';
-import { TEMPLATE_NIXPKGS_REF } from '../../constructs/cluster-description';
-import { listFiles, NIX_TEMPLATES_DIR } from '../../constructs/cluster-inputs';
+import { TEMPLATE_NIXPKGS_REF } from '../../constructs';
+import { listFiles, NIX_TEMPLATES_DIR } from '../../constructs/internal';
 import { VALID } from '../fixtures/invalid-descriptions';
 import { nixEval } from '../helpers/nix';
 import { stateResources, synthApp, tempDir, terraform, treeModes } from '../helpers/terraform';
@@ -27,7 +27,9 @@ describe('the app applied with deploy off', () => {
     terraform(stackDir, ['validate']);
     const plan = terraform(stackDir, ['plan', '-input=false', '-no-color']);
     expect(plan.stdout).toMatch(/Plan: \d+ to add, 0 to change, 0 to destroy/);
-    expect(plan.stdout).not.toMatch(/terraform_data\./); // deploy is off: no node is touched
+    // deploy is off: no node is touched (input_checks only holds the module's preconditions)
+    expect(plan.stdout.replace(/module\.cluster\.terraform_data\.input_checks/g, '')).not.toMatch(/terraform_data\./);
+    expect(plan.stdout).toMatch(/# module\.cluster\.random_password\.join_token will be created/);
   });
 
   test('when applied, then the tree has the NICO layout with root-only directories and 0600 secrets', () => {
@@ -48,7 +50,7 @@ describe('the app applied with deploy off', () => {
   });
 
   test("then the token file holds exactly the state's token", () => {
-    const token = stateResources(stackDir).find((r) => r.address === 'random_password.join_token')!.values.result;
+    const token = stateResources(stackDir).find((r) => r.address === 'module.cluster.random_password.join_token')!.values.result;
     expect(token).toMatch(/^[A-Za-z0-9]{48}$/);
     expect(fs.readFileSync(path.join(tree, 'join-token'), 'utf8')).toBe(token);
   });
@@ -123,6 +125,6 @@ describe('the app given a key file, a nixpkgs pin, a flake.lock and non-default 
       vrrpRouterId: 99,
       initNode: 'm1',
     });
-    expect(stateResources(stackDir).map((r) => r.address)).not.toContain('tls_private_key.machine[0]');
+    expect(stateResources(stackDir).map((r) => r.address)).not.toContain('module.cluster.tls_private_key.machine[0]');
   });
 });

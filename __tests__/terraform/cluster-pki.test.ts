@@ -3,7 +3,8 @@ import * as path from 'path';
 import { execFileSync, spawnSync } from 'child_process';
 import { parse as parseYaml } from 'yaml';
 import { VALID } from '../fixtures/invalid-descriptions';
-import { stateResources, synthApp, tempDir, terraform, terraformConsole } from '../helpers/terraform';
+import { writeGraphRoot } from '../helpers/module-root';
+import { stateResources, tempDir, terraform, terraformConsole } from '../helpers/terraform';
 
 jest.setTimeout(10 * 60 * 1000);
 
@@ -41,7 +42,9 @@ function writeFiles(dir: string, files: Record<string, string>): void {
 
 const adminCert = (stackDir: string) => stateResources(stackDir).find((r) => r.address === 'tls_locally_signed_cert.k3s_admin')!.values;
 
-describe('the cluster PKI of the app applied with deploy off', () => {
+// The module's files applied as a root module, so that `terraform console` reads its locals (the
+// app's cluster is this module, called once: __tests__/terraform/app.test.ts).
+describe('the cluster PKI of the cluster graph applied with deploy off', () => {
   const work = tempDir('tf-pki');
   afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
   const tls = path.join(work, 'server-tls');
@@ -52,9 +55,9 @@ describe('the cluster PKI of the app applied with deploy off', () => {
   const output = (name: string) => JSON.parse(terraform(stackDir, ['output', '-json', name]).stdout);
 
   beforeAll(() => {
-    const synth = synthApp(VALID, work);
-    stackDir = synth.stackDir;
-    statePath = path.join(synth.outDir, 'terraform.tfstate');
+    stackDir = path.join(work, 'root');
+    writeGraphRoot(stackDir, VALID, path.join(work, 'out'));
+    statePath = path.join(stackDir, 'terraform.tfstate');
     terraform(stackDir, ['init', '-input=false']);
     terraform(stackDir, ['apply', '-input=false', '-auto-approve']);
     caFiles = terraformConsole(stackDir, statePath, 'local.k3s_ca_files');
