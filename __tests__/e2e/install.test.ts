@@ -46,7 +46,7 @@ async function apply(d: ReturnType<typeof cluster>) {
 /** The host keys Terraform made, from the state: node -> "ssh-ed25519 AAAA...". */
 function terraformHostKeys(): Record<string, string> {
   const stack = path.join(work, 'installing', 'cdktf.out', 'stacks', 'installing');
-  return Object.fromEntries(stateResources(stack).filter((r) => r.address.startsWith('tls_private_key.host_key[')).map((r) => [r.address.match(/\["(.+)"\]/)![1], r.values.public_key_openssh.trim()]));
+  return Object.fromEntries(stateResources(stack).filter((r) => r.address.includes('tls_private_key.host_key[')).map((r) => [r.address.match(/\["(.+)"\]/)![1], r.values.public_key_openssh.trim()]));
 }
 
 /** ssh to a node pinning `hostKey`: 0 when the node presents exactly that key. */
