@@ -24,6 +24,13 @@ export interface ClusterRule {
   readonly condition: string;
   /** The full sentence Terraform prints when the condition is false. */
   readonly errorMessage: string;
+  /**
+   * The sentence for the precondition copy of the rule (values unknown until apply), when it differs:
+   * Terraform evaluates error messages even when the condition holds, so a message that lists the
+   * offending nodes costs a pass over every node on every plan; the validation already names them.
+   * @default - errorMessage
+   */
+  readonly preconditionMessage?: string;
   /** The same rule on a shape-checked description: one problem per offending value. */
   readonly check: (d: ClusterDescription) => Problem[];
 }
@@ -130,7 +137,7 @@ function nodeRules(list: NodeList): ClusterRule[] {
   const v = `var.${l}`;
   const rule = (attribute: string, ok: (x: string) => string, message: string, check: ClusterRule['check']): ClusterRule => {
     const r = hclFieldRule(list, attribute, ok);
-    return { variables: [l], condition: r.condition, errorMessage: `${message} Wrong: ${r.offenders}.`, check };
+    return { variables: [l], condition: r.condition, errorMessage: `${message} Wrong: ${r.offenders}.`, preconditionMessage: message, check };
   };
   const known = `[${HCL_NODE_ATTRIBUTES.map((a) => `"${a}"`).join(', ')}]`;
   // HCL's && does not short-circuit: the whole test sits in try, for null and non-object entries.
@@ -498,7 +505,8 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
   {
     variables: ['control_plane', 'workers'],
     condition: `length(toset([for n in ${ALL_NODES_HCL} : ${HCL_SSH_ENDPOINT}])) == length(${ALL_NODES_HCL})`,
-    errorMessage: `Every node must be reached at its own ssh_host:ssh_port (default: its ip and ${NODE_DEFAULTS.sshPort}). Shared: \${join(", ", distinct([for n in ${ALL_NODES_HCL} : ${HCL_SSH_ENDPOINT} if length([for m in ${ALL_NODES_HCL} : m if ${HCL_SSH_ENDPOINT.replace(/\bn\./g, 'm.')} == ${HCL_SSH_ENDPOINT}]) > 1]))}.`,
+    // Grouped by endpoint in one pass: Terraform evaluates this message on every plan.
+    errorMessage: `Every node must be reached at its own ssh_host:ssh_port (default: its ip and ${NODE_DEFAULTS.sshPort}). Shared: \${join(", ", [for endpoint, names in { for n in ${ALL_NODES_HCL} : ${HCL_SSH_ENDPOINT} => n.name... } : endpoint if length(names) > 1])}.`,
     check: (d) => {
       const seen = new Map<string, string>();
       const problems: Problem[] = [];

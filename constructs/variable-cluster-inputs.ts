@@ -142,7 +142,7 @@ export class VariableClusterInputs extends Construct implements IClusterInputs {
     checks.overrideLogicalId(INPUT_CHECKS.split('.')[1]);
     checks.addOverride(
       'lifecycle.precondition',
-      CLUSTER_RULES.map((r) => ({ condition: `\${${r.condition}}`, error_message: r.errorMessage })),
+      CLUSTER_RULES.map((r) => ({ condition: `\${${r.condition}}`, error_message: r.preconditionMessage ?? r.errorMessage })),
     );
 
     const locals: Record<string, unknown> = {

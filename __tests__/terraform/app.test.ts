@@ -6,13 +6,17 @@ import { TEMPLATE_NIXPKGS_REF } from '../../constructs';
 import { listFiles, NIX_TEMPLATES_DIR } from '../../constructs/internal';
 import { VALID } from '../fixtures/invalid-descriptions';
 import { nixEval } from '../helpers/nix';
+import { flakeEval, removeStandins, SUPPORTED_RELEASES } from '../helpers/nixos-eval';
 import { stateResources, synthApp, tempDir, terraform, treeModes } from '../helpers/terraform';
 
 jest.setTimeout(10 * 60 * 1000);
 
 describe('the app applied with deploy off', () => {
   const work = tempDir('tf-app');
-  afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+  afterAll(() => {
+    fs.rmSync(work, { recursive: true, force: true });
+    removeStandins();
+  });
   let stackDir: string;
   let tree: string;
 
@@ -64,6 +68,13 @@ describe('the app applied with deploy off', () => {
       workers: VALID.workers,
     });
     expect(cluster).toMatchObject({ prefixLength: 24, gateway: '192.168.1.1', nameservers: ['8.8.8.8'], interface: 'eth0', vrrpRouterId: 51 });
+  });
+
+  test.each(SUPPORTED_RELEASES.map((r) => [r.name, r] as const))('then the written tree, with its default inputs, evaluates through its own flake.nix on NixOS %s: every node and minimal', (_, release) => {
+    const systems = flakeEval<Record<string, string>>(tree, 'nixosConfigurations', { release, apply: 'cs: builtins.mapAttrs (_: c: c.config.system.build.toplevel) cs' });
+    const nodes = [...VALID.controlPlane, ...(VALID.workers ?? [])].map((n) => n.name);
+    expect(Object.keys(systems).sort()).toEqual([...nodes, 'minimal'].sort());
+    for (const toplevel of Object.values(systems)) expect(toplevel).toBe('nixos-system-stand-in');
   });
 
   test('then the static flake files are copied verbatim', () => {

@@ -377,67 +377,67 @@ resource "terraform_data" "input_checks" {
 
     precondition {
       condition     = try(alltrue([for n in var.control_plane : try(can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", n.name)), false) if try(n.name, null) != null]), true)
-      error_message = "Every control_plane node name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.name, null) != null && !try(can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", n.name)), false)]), "control_plane")}."
+      error_message = "Every control_plane node name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.control_plane : try(n.name != "minimal", false) if try(n.name, null) != null]), true)
-      error_message = "No control_plane node may be named \"minimal\": that name is reserved for the cleanup configuration. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.name, null) != null && !try(n.name != "minimal", false)]), "control_plane")}."
+      error_message = "No control_plane node may be named \"minimal\": that name is reserved for the cleanup configuration."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.control_plane : try(can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", n.ip)), false) if try(n.ip, null) != null]), true)
-      error_message = "Every control_plane node ip must be an IPv4 address in dotted-quad form, such as 192.168.1.101. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.ip, null) != null && !try(can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", n.ip)), false)]), "control_plane")}."
+      error_message = "Every control_plane node ip must be an IPv4 address in dotted-quad form, such as 192.168.1.101."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.control_plane : try(can(regex("^[A-Za-z0-9_:][A-Za-z0-9._:-]{0,252}$", n.ssh_host)), false) if try(n.ssh_host, null) != null]), true)
-      error_message = "Every control_plane node ssh_host must be a host name or address of at most 253 letters, digits, \".\", \"_\", \":\" or \"-\", not starting with \"-\" or \".\". Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.ssh_host, null) != null && !try(can(regex("^[A-Za-z0-9_:][A-Za-z0-9._:-]{0,252}$", n.ssh_host)), false)]), "control_plane")}."
+      error_message = "Every control_plane node ssh_host must be a host name or address of at most 253 letters, digits, \".\", \"_\", \":\" or \"-\", not starting with \"-\" or \".\"."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.control_plane : try(tonumber(n.ssh_port) >= 1 && tonumber(n.ssh_port) <= 65535 && floor(tonumber(n.ssh_port)) == tonumber(n.ssh_port), false) if try(n.ssh_port, null) != null]), true)
-      error_message = "Every control_plane node ssh_port must be a whole number from 1 to 65535. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.ssh_port, null) != null && !try(tonumber(n.ssh_port) >= 1 && tonumber(n.ssh_port) <= 65535 && floor(tonumber(n.ssh_port)) == tonumber(n.ssh_port), false)]), "control_plane")}."
+      error_message = "Every control_plane node ssh_port must be a whole number from 1 to 65535."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.control_plane : try(can(regex("^/[A-Za-z0-9._/+:-]+$", n.disk)), false) if try(n.disk, null) != null]), true)
-      error_message = "Every control_plane node disk must be an absolute device path such as /dev/sda. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.disk, null) != null && !try(can(regex("^/[A-Za-z0-9._/+:-]+$", n.disk)), false)]), "control_plane")}."
+      error_message = "Every control_plane node disk must be an absolute device path such as /dev/sda."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.control_plane : try(can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\x00-\\x1f\\x7f]*)?$", n.host_key)), false) if try(n.host_key, null) != null]), true)
-      error_message = "Every control_plane node host_key must be an SSH public key line such as \"ssh-ed25519 AAAA...\", with an optional comment without control characters. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.host_key, null) != null && !try(can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\x00-\\x1f\\x7f]*)?$", n.host_key)), false)]), "control_plane")}."
+      error_message = "Every control_plane node host_key must be an SSH public key line such as \"ssh-ed25519 AAAA...\", with an optional comment without control characters."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.control_plane : try(alltrue([for k, v in n.labels : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))]), false) if try(n.labels, null) != null]), true)
-      error_message = "Every control_plane node label must follow Kubernetes label syntax: a key of an optional DNS-subdomain prefix and \"/\" and a name of 1-63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit; a value of the same form as the name, or empty. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.labels, null) != null && !try(alltrue([for k, v in n.labels : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))]), false)]), "control_plane")}."
+      error_message = "Every control_plane node label must follow Kubernetes label syntax: a key of an optional DNS-subdomain prefix and \"/\" and a name of 1-63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit; a value of the same form as the name, or empty."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.control_plane : try(alltrue([for k, v in n.labels : !can(regex("^([^/]*\\.)?(kubernetes|k8s)\\.io/", k)) || can(regex("^([^/]*\\.)?(kubelet|node)\\.kubernetes\\.io/", k)) || contains(["kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type", "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/region", "topology.kubernetes.io/zone"], k)]), false) if try(n.labels, null) != null]), true)
-      error_message = "No control_plane node label may use the kubernetes.io or k8s.io namespaces except node.kubernetes.io/..., kubelet.kubernetes.io/... and the well-known labels kubelet allows: kubelet refuses to start with them (label such nodes through the API instead). Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.labels, null) != null && !try(alltrue([for k, v in n.labels : !can(regex("^([^/]*\\.)?(kubernetes|k8s)\\.io/", k)) || can(regex("^([^/]*\\.)?(kubelet|node)\\.kubernetes\\.io/", k)) || contains(["kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type", "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/region", "topology.kubernetes.io/zone"], k)]), false)]), "control_plane")}."
+      error_message = "No control_plane node label may use the kubernetes.io or k8s.io namespaces except node.kubernetes.io/..., kubelet.kubernetes.io/... and the well-known labels kubelet allows: kubelet refuses to start with them (label such nodes through the API instead)."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.control_plane : try(alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))]), false) if try(n.taints, null) != null]), true)
-      error_message = "Every control_plane node taint must be \"key=value:Effect\" or \"key:Effect\", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.taints, null) != null && !try(alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))]), false)]), "control_plane")}."
+      error_message = "Every control_plane node taint must be \"key=value:Effect\" or \"key:Effect\", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.control_plane : try(n.install == true || n.install == false, false) if try(n.install, null) != null]), true)
-      error_message = "Every control_plane node install must be true or false. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.install, null) != null && !try(n.install == true || n.install == false, false)]), "control_plane")}."
+      error_message = "Every control_plane node install must be true or false."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.control_plane : try(tonumber(n.install_generation) >= 1 && floor(tonumber(n.install_generation)) == tonumber(n.install_generation), false) if try(n.install_generation, null) != null]), true)
-      error_message = "Every control_plane node install_generation must be a whole number from 1 up. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.install_generation, null) != null && !try(tonumber(n.install_generation) >= 1 && floor(tonumber(n.install_generation)) == tonumber(n.install_generation), false)]), "control_plane")}."
+      error_message = "Every control_plane node install_generation must be a whole number from 1 up."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.control_plane : try(n.gone == true || n.gone == false, false) if try(n.gone, null) != null]), true)
-      error_message = "Every control_plane node gone must be true or false. Wrong: ${try(join(", ", [for i, n in var.control_plane : "control_plane[${i}]" if try(n.gone, null) != null && !try(n.gone == true || n.gone == false, false)]), "control_plane")}."
+      error_message = "Every control_plane node gone must be true or false."
     }
 
     precondition {
@@ -447,67 +447,67 @@ resource "terraform_data" "input_checks" {
 
     precondition {
       condition     = try(alltrue([for n in var.workers : try(can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", n.name)), false) if try(n.name, null) != null]), true)
-      error_message = "Every workers node name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.name, null) != null && !try(can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", n.name)), false)]), "workers")}."
+      error_message = "Every workers node name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.workers : try(n.name != "minimal", false) if try(n.name, null) != null]), true)
-      error_message = "No workers node may be named \"minimal\": that name is reserved for the cleanup configuration. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.name, null) != null && !try(n.name != "minimal", false)]), "workers")}."
+      error_message = "No workers node may be named \"minimal\": that name is reserved for the cleanup configuration."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.workers : try(can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", n.ip)), false) if try(n.ip, null) != null]), true)
-      error_message = "Every workers node ip must be an IPv4 address in dotted-quad form, such as 192.168.1.101. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.ip, null) != null && !try(can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", n.ip)), false)]), "workers")}."
+      error_message = "Every workers node ip must be an IPv4 address in dotted-quad form, such as 192.168.1.101."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.workers : try(can(regex("^[A-Za-z0-9_:][A-Za-z0-9._:-]{0,252}$", n.ssh_host)), false) if try(n.ssh_host, null) != null]), true)
-      error_message = "Every workers node ssh_host must be a host name or address of at most 253 letters, digits, \".\", \"_\", \":\" or \"-\", not starting with \"-\" or \".\". Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.ssh_host, null) != null && !try(can(regex("^[A-Za-z0-9_:][A-Za-z0-9._:-]{0,252}$", n.ssh_host)), false)]), "workers")}."
+      error_message = "Every workers node ssh_host must be a host name or address of at most 253 letters, digits, \".\", \"_\", \":\" or \"-\", not starting with \"-\" or \".\"."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.workers : try(tonumber(n.ssh_port) >= 1 && tonumber(n.ssh_port) <= 65535 && floor(tonumber(n.ssh_port)) == tonumber(n.ssh_port), false) if try(n.ssh_port, null) != null]), true)
-      error_message = "Every workers node ssh_port must be a whole number from 1 to 65535. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.ssh_port, null) != null && !try(tonumber(n.ssh_port) >= 1 && tonumber(n.ssh_port) <= 65535 && floor(tonumber(n.ssh_port)) == tonumber(n.ssh_port), false)]), "workers")}."
+      error_message = "Every workers node ssh_port must be a whole number from 1 to 65535."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.workers : try(can(regex("^/[A-Za-z0-9._/+:-]+$", n.disk)), false) if try(n.disk, null) != null]), true)
-      error_message = "Every workers node disk must be an absolute device path such as /dev/sda. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.disk, null) != null && !try(can(regex("^/[A-Za-z0-9._/+:-]+$", n.disk)), false)]), "workers")}."
+      error_message = "Every workers node disk must be an absolute device path such as /dev/sda."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.workers : try(can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\x00-\\x1f\\x7f]*)?$", n.host_key)), false) if try(n.host_key, null) != null]), true)
-      error_message = "Every workers node host_key must be an SSH public key line such as \"ssh-ed25519 AAAA...\", with an optional comment without control characters. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.host_key, null) != null && !try(can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}( [^\\x00-\\x1f\\x7f]*)?$", n.host_key)), false)]), "workers")}."
+      error_message = "Every workers node host_key must be an SSH public key line such as \"ssh-ed25519 AAAA...\", with an optional comment without control characters."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.workers : try(alltrue([for k, v in n.labels : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))]), false) if try(n.labels, null) != null]), true)
-      error_message = "Every workers node label must follow Kubernetes label syntax: a key of an optional DNS-subdomain prefix and \"/\" and a name of 1-63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit; a value of the same form as the name, or empty. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.labels, null) != null && !try(alltrue([for k, v in n.labels : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))]), false)]), "workers")}."
+      error_message = "Every workers node label must follow Kubernetes label syntax: a key of an optional DNS-subdomain prefix and \"/\" and a name of 1-63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit; a value of the same form as the name, or empty."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.workers : try(alltrue([for k, v in n.labels : !can(regex("^([^/]*\\.)?(kubernetes|k8s)\\.io/", k)) || can(regex("^([^/]*\\.)?(kubelet|node)\\.kubernetes\\.io/", k)) || contains(["kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type", "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/region", "topology.kubernetes.io/zone"], k)]), false) if try(n.labels, null) != null]), true)
-      error_message = "No workers node label may use the kubernetes.io or k8s.io namespaces except node.kubernetes.io/..., kubelet.kubernetes.io/... and the well-known labels kubelet allows: kubelet refuses to start with them (label such nodes through the API instead). Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.labels, null) != null && !try(alltrue([for k, v in n.labels : !can(regex("^([^/]*\\.)?(kubernetes|k8s)\\.io/", k)) || can(regex("^([^/]*\\.)?(kubelet|node)\\.kubernetes\\.io/", k)) || contains(["kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type", "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/region", "topology.kubernetes.io/zone"], k)]), false)]), "workers")}."
+      error_message = "No workers node label may use the kubernetes.io or k8s.io namespaces except node.kubernetes.io/..., kubelet.kubernetes.io/... and the well-known labels kubelet allows: kubelet refuses to start with them (label such nodes through the API instead)."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.workers : try(alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))]), false) if try(n.taints, null) != null]), true)
-      error_message = "Every workers node taint must be \"key=value:Effect\" or \"key:Effect\", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.taints, null) != null && !try(alltrue([for t in n.taints : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)?:(NoSchedule|PreferNoSchedule|NoExecute)$", t))]), false)]), "workers")}."
+      error_message = "Every workers node taint must be \"key=value:Effect\" or \"key:Effect\", with a Kubernetes label key and value and Effect NoSchedule, PreferNoSchedule or NoExecute."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.workers : try(n.install == true || n.install == false, false) if try(n.install, null) != null]), true)
-      error_message = "Every workers node install must be true or false. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.install, null) != null && !try(n.install == true || n.install == false, false)]), "workers")}."
+      error_message = "Every workers node install must be true or false."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.workers : try(tonumber(n.install_generation) >= 1 && floor(tonumber(n.install_generation)) == tonumber(n.install_generation), false) if try(n.install_generation, null) != null]), true)
-      error_message = "Every workers node install_generation must be a whole number from 1 up. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.install_generation, null) != null && !try(tonumber(n.install_generation) >= 1 && floor(tonumber(n.install_generation)) == tonumber(n.install_generation), false)]), "workers")}."
+      error_message = "Every workers node install_generation must be a whole number from 1 up."
     }
 
     precondition {
       condition     = try(alltrue([for n in var.workers : try(n.gone == true || n.gone == false, false) if try(n.gone, null) != null]), true)
-      error_message = "Every workers node gone must be true or false. Wrong: ${try(join(", ", [for i, n in var.workers : "workers[${i}]" if try(n.gone, null) != null && !try(n.gone == true || n.gone == false, false)]), "workers")}."
+      error_message = "Every workers node gone must be true or false."
     }
 
     precondition {
@@ -637,7 +637,7 @@ resource "terraform_data" "input_checks" {
 
     precondition {
       condition     = length(toset([for n in concat(var.control_plane, var.workers) : "${coalesce(try(n.ssh_host, null), n.ip)}:${coalesce(try(n.ssh_port, null), 22)}"])) == length(concat(var.control_plane, var.workers))
-      error_message = "Every node must be reached at its own ssh_host:ssh_port (default: its ip and 22). Shared: ${join(", ", distinct([for n in concat(var.control_plane, var.workers) : "${coalesce(try(n.ssh_host, null), n.ip)}:${coalesce(try(n.ssh_port, null), 22)}" if length([for m in concat(var.control_plane, var.workers) : m if "${coalesce(try(m.ssh_host, null), m.ip)}:${coalesce(try(m.ssh_port, null), 22)}" == "${coalesce(try(n.ssh_host, null), n.ip)}:${coalesce(try(n.ssh_port, null), 22)}"]) > 1]))}."
+      error_message = "Every node must be reached at its own ssh_host:ssh_port (default: its ip and 22). Shared: ${join(", ", [for endpoint, names in { for n in concat(var.control_plane, var.workers) : "${coalesce(try(n.ssh_host, null), n.ip)}:${coalesce(try(n.ssh_port, null), 22)}" => n.name... } : endpoint if length(names) > 1])}."
     }
 
     precondition {
