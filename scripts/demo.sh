@@ -52,6 +52,6 @@ demo: done. Cluster "$stack":
   flake tree (the NICO layout):   $out/nix
   machine SSH key (0600):         $out/nix/machine-ssh-private-key
   k3s join token (0600):          $out/nix/join-token
-  Terraform state (holds both):   $out/terraform.tfstate
+  Terraform state (every secret): $out/terraform.tfstate
   outputs:                        terraform -chdir=$stack_dir output
 TXT
