@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import { tempDir } from '../helpers/terraform';
-import { generateKeyPair, KeyPair, TestLab } from './harness';
-import { ClusterRuns, FLAKE_DIR, interval, kubectlVerbsOn, switchedTo } from './support';
+import { TestLab } from './harness';
+import { ClusterRuns, startClusterLab, FLAKE_DIR, interval, kubectlVerbsOn, switchedTo } from './support';
 
 jest.setTimeout(20 * 60 * 1000);
 
@@ -18,18 +18,11 @@ const ADDRESS: Record<string, string> = {
 };
 
 let lab: TestLab;
-let key: KeyPair;
 let runs: ClusterRuns;
 const work = tempDir('e2e-changes');
 
 beforeAll(async () => {
-  key = await generateKeyPair(work, 'machine-key');
-  lab = await TestLab.start({
-    nodes: Object.entries(ADDRESS).map(([name, address]) => ({ name, address, role: name.startsWith('w-') || name === 'x-02' ? 'agent' : 'server' })),
-    authorizedKey: key.publicKey,
-    identityFile: key.privateKeyFile,
-  });
-  runs = new ClusterRuns(lab, key, work, ADDRESS, '127.0.0.100');
+  ({ lab, runs } = await startClusterLab(work, ADDRESS, (name) => !(name.startsWith('w-') || name === 'x-02')));
 });
 
 afterAll(async () => {

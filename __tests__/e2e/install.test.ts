@@ -1,8 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { stateResources, tempDir } from '../helpers/terraform';
-import { Call, generateKeyPair, KeyPair, TestLab } from './harness';
-import { ClusterRuns, switches } from './support';
+import { Call, TestLab } from './harness';
+import { ClusterRuns, startClusterLab, switches } from './support';
 
 jest.setTimeout(20 * 60 * 1000);
 
@@ -11,18 +11,11 @@ jest.setTimeout(20 * 60 * 1000);
 const ADDRESS: Record<string, string> = { 'i-01': '127.0.0.41', 'i-02': '127.0.0.42', 'i-03': '127.0.0.43' };
 
 let lab: TestLab;
-let key: KeyPair;
 let runs: ClusterRuns;
 const work = tempDir('e2e-install');
 
 beforeAll(async () => {
-  key = await generateKeyPair(work, 'machine-key');
-  lab = await TestLab.start({
-    nodes: Object.entries(ADDRESS).map(([name, address]) => ({ name, address, role: name === 'i-01' ? 'server' : 'agent' })),
-    authorizedKey: key.publicKey,
-    identityFile: key.privateKeyFile,
-  });
-  runs = new ClusterRuns(lab, key, work, ADDRESS, '127.0.0.100');
+  ({ lab, runs } = await startClusterLab(work, ADDRESS, (name) => name === 'i-01'));
   runs.runner = (env) => lab.runnerEnv(env);
 });
 

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import { tempDir } from '../helpers/terraform';
-import { Call, generateKeyPair, KeyPair, TestLab } from './harness';
-import { ClusterRuns, expectOneAtATime, interval, switches } from './support';
+import { Call, TestLab } from './harness';
+import { ClusterRuns, startClusterLab, expectOneAtATime, interval, switches } from './support';
 
 jest.setTimeout(20 * 60 * 1000);
 
@@ -18,18 +18,11 @@ const READY_TIMEOUT = 6;
 const CONNECT_TIMEOUT = 3;
 
 let lab: TestLab;
-let key: KeyPair;
 let runs: ClusterRuns;
 const work = tempDir('e2e-rolling');
 
 beforeAll(async () => {
-  key = await generateKeyPair(work, 'machine-key');
-  lab = await TestLab.start({
-    nodes: Object.entries(ADDRESS).map(([name, address]) => ({ name, address, role: MASTERS.includes(name) ? 'server' : 'agent' })),
-    authorizedKey: key.publicKey,
-    identityFile: key.privateKeyFile,
-  });
-  runs = new ClusterRuns(lab, key, work, ADDRESS, '127.0.0.100');
+  ({ lab, runs } = await startClusterLab(work, ADDRESS, (name) => MASTERS.includes(name)));
   for (const w of WORKERS) lab.node(w).control({ sleepSeconds: 2 });
 });
 

@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { ClusterDescription, NodeDescription } from '../../constructs';
 import { synthApp, TERRAFORM, terraformEnv } from '../helpers/terraform';
-import { Call, KeyPair, TestLab } from './harness';
+import { Call, generateKeyPair, KeyPair, TestLab } from './harness';
 
 /** The flake directory the deployment uses on every node (the default remoteFlakeDir). */
 export const FLAKE_DIR = '/etc/nico/flake';
@@ -60,6 +60,20 @@ export class ClusterRuns {
     if (plan.code !== 0) process.stderr.write(plan.output.slice(-3000));
     return plan.code;
   }
+}
+
+/**
+ * A lab of the given nodes (name -> 127.0.0.x address; servers get a kubeconfig when switched), a
+ * machine key they all authorise, and a ClusterRuns over them with the VIP 127.0.0.100.
+ */
+export async function startClusterLab(workDir: string, addresses: Record<string, string>, isServer: (name: string) => boolean) {
+  const key = await generateKeyPair(workDir, 'machine-key');
+  const lab = await TestLab.start({
+    nodes: Object.entries(addresses).map(([name, address]) => ({ name, address, role: isServer(name) ? ('server' as const) : ('agent' as const) })),
+    authorizedKey: key.publicKey,
+    identityFile: key.privateKeyFile,
+  });
+  return { key, lab, runs: new ClusterRuns(lab, key, workDir, addresses, '127.0.0.100') };
 }
 
 export const switches = (calls: Call[]) => calls.filter((c) => c.command === 'nixos-rebuild');
