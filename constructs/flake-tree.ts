@@ -39,9 +39,6 @@ const USER_MODULE_FILES =
  * per-node: the static files, the lock file, the public key and the user's modules).
  */
 export class FlakeTree extends Construct {
-  /** Every file resource of the tree, for `depends_on`. */
-  public readonly files: readonly string[];
-
   constructor(scope: Construct, id: string, props: FlakeTreeProps) {
     super(scope, id);
     const common = { filePermission: '0644', directoryPermission: '0700' };
@@ -105,7 +102,5 @@ export class FlakeTree extends Construct {
     for (const file of [staticFiles, userModules, clusterNix, publicKey, privateKey, token, lock]) {
       if (props.dependsOn?.length) file.addOverride('depends_on', [...props.dependsOn]);
     }
-
-    this.files = ['local_file.static', 'local_file.user_modules', 'local_file.cluster_nix', 'local_file.machine_ssh_public_key', 'local_sensitive_file.machine_ssh_private_key', 'local_sensitive_file.join_token', 'local_file.flake_lock'];
   }
 }
