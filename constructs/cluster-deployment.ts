@@ -16,6 +16,12 @@ const SETTINGS = {
   worker: `\${{ ${COMMON_SETTINGS} }}`,
 };
 
+/**
+ * The parts of the script every node step runs (constructs/templates/nico-node/), joined in this order:
+ * the first ones only define functions, main.sh runs the action.
+ */
+export const NODE_SCRIPT_PARTS = ['common.sh', 'ssh.sh', 'runner-state.sh', 'peers.sh', 'deploy.sh', 'remove.sh', 'install.sh', 'main.sh'] as const;
+
 function local(scope: Construct, name: string, expression: unknown): void {
   new TerraformLocal(scope, `local-${name.replace(/_/g, '-')}`, expression).overrideLogicalId(name);
 }
@@ -59,7 +65,7 @@ export class ClusterDeployment extends Construct {
     local(this, 'init_node', '${try(terraform_data.cluster[0].input.init_node, local.cluster.control_plane[0].name)}');
     local(this, 'cluster_id', '${one(terraform_data.cluster[*].id)}');
     local(this, 'node_settings', SETTINGS);
-    local(this, 'node_script', '${file("${local.templates_dir}/nico-node.sh")}');
+    local(this, 'node_script', `\${join("", [for part in ${JSON.stringify(NODE_SCRIPT_PARTS)} : file("\${local.templates_dir}/nico-node/\${part}")])}`);
     // Every node to deploy, by name, computed once: `for_each` below selects names only and every
     // instance reads its node from here (see NodeDeploymentProps.forEach for why).
     local(

@@ -25,7 +25,7 @@ const CONFIGURATION_HASH =
   `\${sha256(jsonencode([local.flake_hash, local.node_settings[${NODE}.role == "worker" ? "worker" : "control_plane"], ` +
   `{ for k, v in ${NODE} : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))}`;
 
-/** Environment of every run of nico-node.sh, as HCL expressions; the rest comes per action. Reads only `self`. */
+/** Environment of every run of the node script, as HCL expressions; the rest comes per action. Reads only `self`. */
 export const CONNECTION_ENV: Record<string, string> = {
   NICO_SCRIPT: 'self.input.script',
   NICO_NODE: 'self.input.node',
@@ -50,7 +50,7 @@ export const CONNECTION_ENV: Record<string, string> = {
 export const hclObject = (attributes: Record<string, string>): string => `{ ${Object.entries(attributes).map(([k, v]) => `${k} = ${v}`).join(', ')} }`;
 
 /**
- * What every run of nico-node.sh for a node needs, kept in `input` because destroy steps may read only
+ * What every run of the node script (templates/nico-node/) for a node needs, kept in `input` because destroy steps may read only
  * `self`. `hostKey` is the expression of the host key to pin: Terraform's own for an installed node.
  */
 export function nodeInput(hostKey: string): Record<string, string> {
@@ -77,7 +77,7 @@ export function nodeInput(hostKey: string): Record<string, string> {
  * Deploys a set of nodes, one `terraform_data` instance per node NAME: adding, removing or reordering
  * nodes never moves a surviving node to another instance, so it is never cleaned by mistake.
  *
- * Creating an instance runs constructs/templates/nico-node.sh on the runner: it uploads the tree and
+ * Creating an instance runs constructs/templates/nico-node/ on the runner: it uploads the tree and
  * the secrets over SSH, switches the node to its configuration and waits until it is ready.
  * Destroying it drains the node and deletes its Node object through another control-plane node, then
  * switches it to `#minimal`. `input` holds everything the destroy step needs (it may read only

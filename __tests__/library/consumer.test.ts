@@ -108,7 +108,7 @@ describe('a cdktf app of its own that installs the packed package', () => {
   test('then the package holds the compiled library, the module, README and LICENSE, and no test, source or bench file', () => {
     const pkg = path.join(app, 'node_modules', 'nico-cluster');
     const files = run('find', ['.', '-type', 'f'], { cwd: pkg }).stdout.split('\n').filter(Boolean).map((f) => f.slice(2)).sort();
-    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'lib/index.js', 'lib/index.d.ts', 'modules/nico-cluster/main.tf', 'modules/nico-cluster/nix-templates/flake.nix', 'modules/nico-cluster/templates/nico-node.sh']));
+    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'lib/index.js', 'lib/index.d.ts', 'modules/nico-cluster/main.tf', 'modules/nico-cluster/nix-templates/flake.nix', 'modules/nico-cluster/templates/nico-node/main.sh']));
     expect(files.filter((f) => !/^(LICENSE|README\.md|package\.json|lib\/[\w-]+\.(js|d\.ts)|modules\/nico-cluster\/.+)$/.test(f))).toEqual([]);
     const manifest = JSON.parse(fs.readFileSync(path.join(pkg, 'package.json'), 'utf8'));
     expect(manifest.peerDependencies).toEqual({ cdktf: '^0.21.0', constructs: '^10.4.2' });

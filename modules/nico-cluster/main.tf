@@ -46,7 +46,7 @@ locals {
   kubernetes_credentials = sensitive({ host = "https://${local.cluster.vip}:6443", cluster_ca_certificate = tls_self_signed_cert.k3s_ca["server-ca"].cert_pem, client_certificate = tls_locally_signed_cert.k3s_admin.cert_pem, client_key = tls_private_key.k3s_admin.private_key_pem })
   nix_templates_dir      = "${path.module}/nix-templates"
   node_host_keys         = { for n in concat(local.cluster.control_plane, local.cluster.workers) : n.name => contains(keys(local.install_names), n.name) ? trimspace(tls_private_key.host_key[n.name].public_key_openssh) : n.host_key }
-  node_script            = file("${local.templates_dir}/nico-node.sh")
+  node_script            = join("", [for part in ["common.sh", "ssh.sh", "runner-state.sh", "peers.sh", "deploy.sh", "remove.sh", "install.sh", "main.sh"] : file("${local.templates_dir}/nico-node/${part}")])
   node_settings = {
     control_plane = { vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface, name = local.cluster.name, vrrp_router_id = local.cluster.vrrp_router_id }
     worker        = { vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface }

@@ -1,0 +1,43 @@
+# ssh.sh: the one way this script reaches a node: the runner's OpenSSH client, the machine key,
+# host keys pinned where known, and a failed connection explained.
+
+# pin NAME HOST PORT KEY: pins a host key for HOST:PORT (no key given: not checked).
+pin() {
+  [ -n "$4" ] || return 0
+  if [ "$3" = 22 ]; then entry=$2; else entry="[$2]:$3"; fi
+  printf '%s %s\n' "$entry" "$4" >>"$known"
+}
+
+# ssh_to HOST PORT KEY COMMAND...: one connection with the machine key; host key pinned when KEY is set.
+ssh_to() {
+  host=$1 port=$2 key=$3
+  shift 3
+  if [ -n "$key" ]; then checking=yes; else checking=no; fi
+  ssh -i "$work/key" -p "$port" -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout="$NICO_CONNECT_TIMEOUT" \
+    -o ConnectionAttempts=1 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -o StrictHostKeyChecking="$checking" \
+    -o UserKnownHostsFile="$known" -o GlobalKnownHostsFile=/dev/null -o UpdateHostKeys=no -o LogLevel=ERROR \
+    "$NICO_SSH_USER@$host" "$@"
+}
+ssh_node() { ssh_to "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_KEY" "$@"; }
+[ -z "${NICO_SSH_HOST:-}" ] || pin "$node" "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_KEY"
+
+# explain WHO HOST PORT KEY SSH-OUTPUT: the likely fix for a failed connection.
+explain() {
+  case $5 in
+  *"IDENTIFICATION HAS CHANGED"* | *"Host key verification failed"* | *"host key"*"not known"* | *"No "*" host key is known"*)
+    echo "the host key it presented is not the pinned one ($4); check the node's /etc/ssh/ssh_host_ed25519_key.pub and the hostKey setting" ;;
+  *"Connection refused"*) echo "nothing accepts SSH connections on port $3: is sshd running there, and is sshPort right?" ;;
+  *"timed out"* | *"No route to host"* | *"Network is unreachable"* | *"Host is down"*)
+    echo "no answer within ${NICO_CONNECT_TIMEOUT}s: is the machine up, and is $2 reachable from here (sshHost, firewall, bastion)?" ;;
+  *"Permission denied"*) echo "the machine key is not authorised for $NICO_SSH_USER there: add the ssh_public_key output to that user's authorized_keys" ;;
+  *"Could not resolve hostname"*) echo "the host name $2 does not resolve" ;;
+  *) echo "see the ssh message above" ;;
+  esac
+}
+
+# check_connection: one quick connection first, so that every failure names the node and the fix.
+check_connection() {
+  if out=$(ssh_node true 2>&1 </dev/null); then return 0; fi
+  printf '%s\n' "$out" | sed '/^$/d; s/^/  ssh: /' >&2
+  fail "cannot connect to $NICO_SSH_USER@$NICO_SSH_HOST port $NICO_SSH_PORT: $(explain "$node" "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_KEY" "$out")"
+}
