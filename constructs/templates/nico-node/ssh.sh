@@ -19,7 +19,6 @@ ssh_to() {
     "$NICO_SSH_USER@$host" "$@"
 }
 ssh_node() { ssh_to "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_KEY" "$@"; }
-[ -z "${NICO_SSH_HOST:-}" ] || pin "$node" "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_KEY"
 
 # explain WHO HOST PORT KEY SSH-OUTPUT: the likely fix for a failed connection.
 explain() {
