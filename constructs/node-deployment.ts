@@ -18,12 +18,13 @@ export interface NodeDeploymentProps {
 export const NODE = 'local.deploy_nodes[each.key]';
 
 /**
- * What the node's configuration depends on: its own entry (without the fields that only say how to
- * reach it) and the cluster-wide settings of its role. A change to anything else leaves it alone.
+ * What the configuration of node `n` (an expression of a `local.deploy_nodes` entry) depends on: its
+ * own entry (without the fields that only say how to reach it) and the cluster-wide settings of its
+ * role. A change to anything else leaves it alone. `local.node_config_hash` holds it for every node.
  */
-const CONFIGURATION_HASH =
-  `\${sha256(jsonencode([local.flake_hash, local.node_settings[${NODE}.role == "worker" ? "worker" : "control_plane"], ` +
-  `{ for k, v in ${NODE} : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))}`;
+export const CONFIGURATION_HASH = (n: string) =>
+  `sha256(jsonencode([local.flake_hash, local.node_settings[${n}.role == "worker" ? "worker" : "control_plane"], ` +
+  `{ for k, v in ${n} : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))`;
 
 /** Environment of every run of the node script, as HCL expressions; the rest comes per action. Reads only `self`. */
 export const CONNECTION_ENV: Record<string, string> = {
@@ -91,7 +92,7 @@ export class NodeDeployment extends Construct {
     super(scope, id);
     const resource = new DataResource(this, 'resource', { input: nodeInput(`local.node_host_keys[each.key]`) });
     resource.overrideLogicalId(props.resourceName);
-    resource.addOverride('triggers_replace', CONFIGURATION_HASH);
+    resource.addOverride('triggers_replace', '${local.node_config_hash[each.key]}');
     resource.addOverride('for_each', props.forEach);
     resource.addOverride('depends_on', [...props.dependsOn]);
     resource.addOverride('lifecycle.create_before_destroy', true);
