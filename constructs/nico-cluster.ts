@@ -119,6 +119,8 @@ export const STACK_LEVEL_RESOURCES = [
   // Not made by 0.1's app, but by a root module holding the module's files (the same graph): moving
   // it too lets such a root become a module call without a change.
   'terraform_data.input_checks',
+  // Newer than 0.1, listed for the same reason.
+  'terraform_data.pre_change_snapshot',
 ] as const;
 
 const MODULE_ASSET_ID = 'nico-cluster-module';
