@@ -1,0 +1,143 @@
+// Reads `terraform apply -json` (Terraform's machine-readable UI: one JSON message a line, a stable
+// interface, unlike the human text) on stdin and prints, for scripts/demo.sh, one line per node step
+// when it ends, with the time since the apply started and the step's own seconds; a line a minute while a
+// step runs long; at the end a per-node table (node, role, action, seconds, result) and, last, each
+// failure: the node, the step and the node script's own error line (`nico: <node>: error: ...`), which
+// says what to fix. Everything Terraform said goes, as its human lines, to the log file.
+//
+// Usage: terraform apply -json plan | node scripts/apply-progress.js --nodes FILE --log FILE
+//   --nodes FILE  what scripts/plan-summary.js wrote with --nodes-out (every node, its role and action)
+//   --log FILE    Terraform's full output (its `@message` lines and the diagnostics)
+const fs = require('fs');
+const readline = require('readline');
+const { nodeStep, clock } = require('./node-steps');
+
+const arg = (name) => {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? undefined : process.argv[i + 1];
+};
+const logFile = arg('--log');
+const log = logFile ? fs.openSync(logFile, 'w', 0o600) : undefined;
+const planned = arg('--nodes') && fs.existsSync(arg('--nodes')) ? JSON.parse(fs.readFileSync(arg('--nodes'), 'utf8')) : [];
+const roleOf = new Map(planned.map((n) => [n.name, n.role]));
+
+/** What a finished step did, as the progress line says it. */
+const DONE = { 'deploy:create': 'deployed', 'deploy:delete': 'drained and cleaned with #minimal', install: 'installed', forget: 'forgotten' };
+const STEP = { 'deploy:create': 'deploy', 'deploy:delete': 'remove', install: 'install', forget: 'forget' };
+const stepKey = (s) => (s.kind === 'deploy' ? `deploy:${s.action === 'delete' ? 'delete' : 'create'}` : s.kind);
+
+let started;
+const steps = new Map(); // resource address -> the step running or run there
+const done = []; // finished and failed steps, in order
+const diagnostics = [];
+let summary;
+
+const say = (line) => process.stdout.write(`${line}\n`);
+const since = (m) => (Date.parse(m['@timestamp']) - started) / 1000;
+const who = (s) => `${s.node} (${roleOf.get(s.node) ?? s.role ?? '?'})`;
+
+function handle(m) {
+  started ??= Date.parse(m['@timestamp']);
+  const hook = m.hook ?? {};
+  const res = hook.resource ?? {};
+  const step = nodeStep(res.resource_type, res.resource_name, res.resource_key);
+  switch (m.type) {
+    case 'apply_start': {
+      if (!step) return;
+      const before = steps.get(res.addr);
+      // create_before_destroy: after a redeploy, the replaced record is deleted without any script.
+      if (before && before.action === 'create' && hook.action === 'delete') return steps.set(res.addr, { ...before, deposed: true });
+      steps.set(res.addr, { ...step, action: hook.action, errors: [], nextStill: 60 });
+      return;
+    }
+    case 'apply_progress': {
+      const s = steps.get(res.addr);
+      if (!s || s.deposed || hook.elapsed_seconds < s.nextStill) return;
+      s.nextStill = hook.elapsed_seconds + 60;
+      say(`demo: [${clock(since(m))}] ${who(s)}: ${STEP[stepKey(s)]} still running (${hook.elapsed_seconds}s)`);
+      return;
+    }
+    case 'provision_progress': {
+      const s = steps.get(res.addr);
+      const error = /^nico: (\S+): error: (.*)$/.exec(hook.output ?? '');
+      if (s && error) s.errors.push(error[2]);
+      return;
+    }
+    case 'apply_complete':
+    case 'apply_errored': {
+      const s = steps.get(res.addr);
+      if (!s || s.deposed) return;
+      s.seconds = hook.elapsed_seconds ?? 0;
+      s.failed = m.type === 'apply_errored';
+      done.push(s);
+      const what = s.failed ? `${STEP[stepKey(s)]} FAILED after ${s.seconds}s` : `${DONE[stepKey(s)]} in ${s.seconds}s`;
+      say(`demo: [${clock(since(m))}] ${who(s)}: ${what}`);
+      return;
+    }
+    case 'diagnostic':
+      diagnostics.push(m.diagnostic ?? { severity: m['@level'], summary: m['@message'] });
+      return;
+    case 'change_summary':
+      summary = m['@message'];
+      return;
+  }
+}
+
+function writeLog(m) {
+  if (log === undefined) return;
+  let text = m['@message'] ?? '';
+  const d = m.diagnostic;
+  if (d) text += `${d.address ? `\n  with ${d.address}` : ''}${d.detail ? `\n${d.detail}` : ''}`;
+  fs.writeSync(log, `${text}\n`);
+}
+
+const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+lines.on('line', (line) => {
+  let m;
+  try {
+    m = JSON.parse(line);
+  } catch {
+    // Not a UI message (Terraform fails before its UI starts, e.g. on a stale plan): show it as is.
+    say(line);
+    if (log !== undefined) fs.writeSync(log, `${line}\n`);
+    return;
+  }
+  writeLog(m);
+  handle(m);
+});
+lines.on('close', () => {
+  const failed = done.filter((s) => s.failed);
+  // Terraform's errors that no node step explains with its own error line, shortened.
+  const explained = new Set(failed.filter((s) => s.errors.length > 0).map((s) => s.node));
+  for (const d of diagnostics.filter((x) => x.severity === 'error')) {
+    const s = d.address ? steps.get(d.address) : undefined;
+    if (s && explained.has(s.node)) continue;
+    const detail = (d.detail ?? '').split('\n').filter((l) => l.trim()).slice(-4);
+    say([`demo: terraform: Error: ${d.summary}${d.address ? ` (${d.address})` : ''}`, ...detail.map((l) => `  ${l}`)].join('\n'));
+  }
+  if (summary) say(`demo: ${summary}`);
+
+  // The table: every node of the plan; seconds and result from the steps that ran.
+  const ran = new Map();
+  for (const s of done) (ran.get(s.node) ?? ran.set(s.node, []).get(s.node)).push(s);
+  const rows = planned.map((n) => {
+    const mine = ran.get(n.name) ?? [];
+    const bad = mine.find((s) => s.failed);
+    const result = bad ? `FAILED (${STEP[stepKey(bad)]})` : mine.length > 0 ? 'ok' : n.short === 'nothing' ? '-' : 'not run';
+    return [n.name, n.role, n.short ?? n.action, mine.length > 0 ? String(mine.reduce((t, s) => t + s.seconds, 0)) : '-', result];
+  });
+  if (done.length > 0 || failed.length > 0) {
+    const table = [['node', 'role', 'action', 'seconds', 'result'], ...rows];
+    const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
+    say('');
+    for (const r of table) say(`  ${r.map((c, i) => c.padEnd(widths[i])).join('  ')}`.trimEnd());
+  }
+  if (logFile && (failed.length > 0 || diagnostics.some((d) => d.severity === 'error'))) say(`demo: Terraform's full output: ${logFile}`);
+  // Last, where a user looks first: what failed, where, and the node script's own words on the fix.
+  for (const s of failed) {
+    const diag = diagnostics.find((d) => d.address && steps.get(d.address) === s);
+    const why = s.errors.length > 0 ? s.errors.join('; ') : ((diag?.detail ?? '').trim().split('\n').pop() || 'see the full output');
+    say(`demo: FAILED: ${who(s)}, step ${STEP[stepKey(s)]}: ${why}`);
+  }
+  if (log !== undefined) fs.closeSync(log);
+});
