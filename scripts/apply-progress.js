@@ -24,6 +24,8 @@ const roleOf = new Map(planned.map((n) => [n.name, n.role]));
 /** What a finished step did, as the progress line says it. */
 const DONE = { 'deploy:create': 'deployed', 'deploy:delete': 'drained and cleaned with #minimal', install: 'installed', forget: 'forgotten' };
 const STEP = { 'deploy:create': 'deploy', 'deploy:delete': 'remove', install: 'install', forget: 'forget' };
+/** How many of a failed step's last output lines (before its error line) are shown with the failure. */
+const TAIL = 6;
 const stepKey = (s) => (s.kind === 'deploy' ? `deploy:${s.action === 'delete' ? 'delete' : 'create'}` : s.kind);
 
 let started;
@@ -47,7 +49,7 @@ function handle(m) {
       const before = steps.get(res.addr);
       // create_before_destroy: after a redeploy, the replaced record is deleted without any script.
       if (before && before.action === 'create' && hook.action === 'delete') return steps.set(res.addr, { ...before, deposed: true });
-      steps.set(res.addr, { ...step, action: hook.action, errors: [], nextStill: 60 });
+      steps.set(res.addr, { ...step, action: hook.action, errors: [], tail: [], nextStill: 60 });
       return;
     }
     case 'apply_progress': {
@@ -59,8 +61,11 @@ function handle(m) {
     }
     case 'provision_progress': {
       const s = steps.get(res.addr);
-      const error = /^nico: (\S+): error: (.*)$/.exec(hook.output ?? '');
-      if (s && error) s.errors.push(error[2]);
+      const output = hook.output ?? '';
+      if (!s || output.startsWith('Executing: ')) return;
+      const error = /^nico: (\S+): error: (.*)$/.exec(output);
+      if (error) s.errors.push(error[2]);
+      else s.tail = [...s.tail, output].slice(-TAIL);
       return;
     }
     case 'apply_complete':
@@ -134,6 +139,9 @@ lines.on('close', () => {
   }
   if (logFile && (failed.length > 0 || diagnostics.some((d) => d.severity === 'error'))) say(`demo: Terraform's full output: ${logFile}`);
   // Last, where a user looks first: what failed, where, and the node script's own words on the fix.
+  for (const s of failed) {
+    if (s.tail.length > 0) say([`demo: ${who(s)}: the last lines of its ${STEP[stepKey(s)]} step:`, ...s.tail.map((l) => `  ${l}`)].join('\n'));
+  }
   for (const s of failed) {
     const diag = diagnostics.find((d) => d.address && steps.get(d.address) === s);
     const why = s.errors.length > 0 ? s.errors.join('; ') : ((diag?.detail ?? '').trim().split('\n').pop() || 'see the full output');

@@ -44,9 +44,8 @@ fi
 # What happens to each node; exit 3 when deployed nodes are cleaned, redeployed or reinstalled:
 # never without an explicit yes.
 status=0
-terraform -chdir="$stack_dir" show -json "$plan" | node scripts/plan-summary.js --nodes-out "$nodes" || status=$?
+terraform -chdir="$stack_dir" show -json "$plan" | node scripts/plan-summary.js --nodes-out "$nodes" --show "terraform -chdir=$stack_dir show $plan" || status=$?
 [ "$status" = 0 ] || [ "$status" = 3 ] || exit "$status"
-echo "demo: the full plan: terraform -chdir=$stack_dir show $plan   (or run with NICO_FULL_PLAN=1)"
 if [ "$status" = 3 ] && [ "${NICO_CONFIRM_CHANGES:-}" != yes ]; then
   if [ -t 0 ]; then
     printf 'demo: type yes to apply it: '
@@ -75,5 +74,6 @@ demo: done. Cluster "$stack":
   machine SSH key (0600):         $out/nix/machine-ssh-private-key
   k3s join token (0600):          $out/nix/join-token
   Terraform state (every secret): $out/terraform.tfstate
+  Terraform's apply output:       $out/demo-apply.log
   outputs:                        terraform -chdir=$stack_dir output
 TXT

@@ -4,6 +4,7 @@
 // those nodes under "this plan changes deployed nodes" and exits 3, so that demo.sh asks first.
 //
 // Usage: terraform show -json plan | node scripts/plan-summary.js [--nodes-out FILE]
+//   --show COMMAND    the command that prints the full plan, said after the counts
 //   --nodes-out FILE  writes [{ name, role, action, short }] (no secret) for scripts/apply-progress.js's table.
 //
 // The plan JSON holds every secret in plain text (Terraform marks them sensitive only beside the value):
@@ -113,6 +114,7 @@ process.stdin.on('end', () => {
     .filter(([k]) => others[k] > 0)
     .map(([k, words]) => `${others[k]} ${words}`);
   out.push(`demo: other resources (flake tree files, keys, certificates, token): ${counts.join(', ') || 'none'}`);
+  if (arg('--show')) out.push(`demo: the full plan: ${arg('--show')}   (or run with NICO_FULL_PLAN=1)`);
   const touched = rows.filter((r) => r.destructive);
   if (touched.length > 0) out.push('', 'demo: this plan changes deployed nodes:', ...touched.map((r) => nodeLine(r.role, r.name, r.action)));
   console.log(out.join('\n'));

@@ -1,0 +1,115 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { ClusterDescription } from '../../constructs';
+import { tempDir, terraformEnv } from '../helpers/terraform';
+import { TestLab } from './harness';
+import { ClusterRuns, startClusterLab, switchedTo } from './support';
+
+jest.setTimeout(20 * 60 * 1000);
+
+// `npm run demo` with deploy on, as a user reads it: the plan node by node before anything is applied,
+// a line per node step while it runs, a table at the end, and a failure's node, step and fix last.
+const MASTERS = ['dm-01', 'dm-02'];
+const WORKERS = ['dw-01', 'dw-02'];
+const ADDRESS: Record<string, string> = { 'dm-01': '127.0.0.41', 'dm-02': '127.0.0.42', 'dw-01': '127.0.0.51', 'dw-02': '127.0.0.52' };
+const ROLE: Record<string, string> = { 'dm-01': 'init-master', 'dm-02': 'control-plane', 'dw-01': 'worker', 'dw-02': 'worker' };
+const ROOT = path.resolve(__dirname, '..', '..');
+
+let lab: TestLab;
+let runs: ClusterRuns;
+const work = tempDir('e2e-demo');
+
+beforeAll(async () => {
+  ({ lab, runs } = await startClusterLab(work, ADDRESS, (name) => name.startsWith('dm-')));
+});
+
+afterAll(async () => {
+  await lab?.stop();
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+/** scripts/demo.sh on `d`, in the lab, without a terminal (stdin empty, output captured). */
+async function demo(d: ClusterDescription, env: NodeJS.ProcessEnv = {}) {
+  const dir = path.join(work, 'demo');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'cluster.json');
+  fs.writeFileSync(file, JSON.stringify(d));
+  const vars = { NICO_CLUSTER_FILE: file, NICO_OUT_DIR: path.join(dir, 'out'), CDKTF_OUTDIR: path.join(dir, 'cdktf.out'), ...env };
+  lab.clearCalls();
+  const r = await lab.exec('bash', ['scripts/demo.sh'], { env: terraformEnv(vars), cwd: ROOT });
+  return { ...r, output: r.stdout + r.stderr, calls: lab.calls() };
+}
+
+const cluster = (workers = WORKERS, extra: Partial<ClusterDescription> = {}, patch = {}) => runs.description('demo', MASTERS, workers, patch, extra);
+
+/** The summary's line for `node`: its role, then `node: what happens`. */
+const planLine = (node: string, what: string) => new RegExp(`^ +${ROLE[node]} +${node}: ${what.replace(/[()#]/g, '\\$&')}$`, 'm');
+/** The end-of-apply table's row for `node`. */
+const tableRow = (node: string, action: string, result: string) => new RegExp(`^ +${node} +${ROLE[node]} +${action.replace(/[()#]/g, '\\$&')} +(\\d+|-) +${result.replace(/[()]/g, '\\$&')}$`, 'm');
+
+describe('npm run demo with deploy on, through a cluster\'s life', () => {
+  test('given nothing is deployed, when run, then every node is named as created, each deploy gets a progress line, and the table shows every node ok', async () => {
+    const r = await demo(cluster());
+    if (r.code !== 0) process.stderr.write(r.output.slice(-4000));
+    expect(r.code).toBe(0);
+    for (const n of [...MASTERS, ...WORKERS]) {
+      expect(r.stdout).toMatch(planLine(n, 'created'));
+      expect(r.stdout).toMatch(new RegExp(`^demo: \\[\\d+:\\d\\d\\] ${n} \\(${ROLE[n]}\\): deployed in \\d+s$`, 'm'));
+      expect(r.stdout).toMatch(tableRow(n, 'created', 'ok'));
+    }
+    expect(r.stdout).not.toMatch(/this plan changes deployed nodes/);
+    expect(r.stdout).toMatch(/^ +node +role +action +seconds +result$/m);
+    expect(Object.keys(switchedTo(r.calls)).sort()).toEqual([...MASTERS, ...WORKERS].sort());
+    expect(r.output).not.toMatch(/\x1b\[/);
+  });
+
+  test('when run again unchanged, then every node is named with nothing to do and no machine is contacted', async () => {
+    const r = await demo(cluster());
+    expect(r.code).toBe(0);
+    for (const n of [...MASTERS, ...WORKERS]) expect(r.stdout).toMatch(planLine(n, 'nothing'));
+    expect(r.stdout).not.toMatch(/^demo: \[/m);
+    expect(r.calls).toEqual([]);
+  });
+
+  test('when the VIP changes, then every node is named as drained and redeployed, applied only once confirmed', async () => {
+    const moved = cluster(WORKERS, { vip: '127.0.0.101' });
+    const refused = await demo(moved);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout).toMatch(/^demo: this plan changes deployed nodes:$/m);
+    for (const n of [...MASTERS, ...WORKERS]) expect(refused.stdout).toMatch(planLine(n, 'drained and redeployed (its configuration changed)'));
+    expect(refused.stderr).toMatch(/NICO_CONFIRM_CHANGES=yes/);
+    expect(refused.calls).toEqual([]);
+
+    const r = await demo(moved, { NICO_CONFIRM_CHANGES: 'yes' });
+    if (r.code !== 0) process.stderr.write(r.output.slice(-4000));
+    expect(r.code).toBe(0);
+    for (const n of [...MASTERS, ...WORKERS]) expect(r.stdout).toMatch(tableRow(n, 'drained and redeployed', 'ok'));
+    expect(switchedTo(r.calls)).toEqual(Object.fromEntries([...MASTERS, ...WORKERS].map((n) => [n, [n]])));
+  });
+
+  test('when a worker is removed, then it alone is named as cleaned with #minimal, the others as nothing, and the table says so', async () => {
+    const fewer = cluster(['dw-01'], { vip: '127.0.0.101' });
+    const refused = await demo(fewer);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout).toMatch(planLine('dw-02', 'drained, removed from the cluster and cleaned with #minimal'));
+    for (const n of [...MASTERS, 'dw-01']) expect(refused.stdout).toMatch(planLine(n, 'nothing'));
+
+    const r = await demo(fewer, { NICO_CONFIRM_CHANGES: 'yes' });
+    if (r.code !== 0) process.stderr.write(r.output.slice(-4000));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^demo: \[\d+:\d\d\] dw-02 \(worker\): drained and cleaned with #minimal in \d+s$/m);
+    expect(r.stdout).toMatch(tableRow('dw-02', 'cleaned with #minimal', 'ok'));
+    for (const n of [...MASTERS, 'dw-01']) expect(r.stdout).toMatch(tableRow(n, 'nothing', '-'));
+    expect(switchedTo(r.calls)).toEqual({ 'dw-02': ['minimal'] });
+  });
+
+  test('given a node whose pinned host key is wrong, when it is added, then the last lines name the node, the step and the fix', async () => {
+    const wrong = { 'dw-02': { hostKey: lab.node('dm-01').hostPublicKey } };
+    const r = await demo(cluster(WORKERS, { vip: '127.0.0.101' }, wrong));
+    expect(r.code).not.toBe(0);
+    const last = r.stdout.trimEnd().split('\n').pop();
+    expect(last).toMatch(/^demo: FAILED: dw-02 \(worker\), step deploy: cannot connect to root@127\.0\.0\.52 port 22: the host key it presented is not the pinned one .*check the node's \/etc\/ssh\/ssh_host_ed25519_key\.pub and the hostKey setting$/);
+    expect(r.stdout).toMatch(tableRow('dw-02', 'created', 'FAILED (deploy)'));
+    expect(switchedTo(r.calls)).toEqual({});
+  });
+});
