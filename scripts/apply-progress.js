@@ -18,7 +18,18 @@ const arg = (name) => {
 };
 const logFile = arg('--log');
 const log = logFile ? fs.openSync(logFile, 'w', 0o600) : undefined;
-const planned = arg('--nodes') && fs.existsSync(arg('--nodes')) ? JSON.parse(fs.readFileSync(arg('--nodes'), 'utf8')) : [];
+// This filter must never die before Terraform is done: Terraform's next write would meet a closed pipe
+// and kill it mid-apply, state unwritten (Go exits on SIGPIPE for stdout). So nothing here may throw:
+// a bad nodes file means no table; a message it cannot follow is only logged.
+function readPlanned(file) {
+  try {
+    const list = JSON.parse(fs.readFileSync(file, 'utf8'));
+    return Array.isArray(list) ? list : [];
+  } catch {
+    return [];
+  }
+}
+const planned = arg('--nodes') ? readPlanned(arg('--nodes')) : [];
 const roleOf = new Map(planned.map((n) => [n.name, n.role]));
 
 /** What a finished step did, as the progress line says it. */
@@ -30,10 +41,12 @@ const stepKey = (s) => (s.kind === 'deploy' ? `deploy:${s.action === 'delete' ? 
 
 let started;
 const steps = new Map(); // resource address -> the step running or run there
+const deposed = new Set(); // addresses whose replaced record is being deleted (no script runs)
 const done = []; // finished and failed steps, in order
 const diagnostics = [];
 let summary;
 
+const isDeposed = (hook, res) => hook.action === 'delete' && deposed.has(res.addr);
 const say = (line) => process.stdout.write(`${line}\n`);
 const since = (m) => (Date.parse(m['@timestamp']) - started) / 1000;
 const who = (s) => `${s.node} (${roleOf.get(s.node) ?? s.role ?? '?'})`;
@@ -47,14 +60,20 @@ function handle(m) {
     case 'apply_start': {
       if (!step) return;
       const before = steps.get(res.addr);
-      // create_before_destroy: after a redeploy, the replaced record is deleted without any script.
-      if (before && before.action === 'create' && hook.action === 'delete') return steps.set(res.addr, { ...before, deposed: true });
+      // create_before_destroy: after a redeploy, the replaced (deposed) record is deleted without any
+      // script, under the same address. So a deploy record deleted after its new one
+      // was created, or one of a node the plan does not remove.
+      const removed = /cleaned with #minimal|removed/.test(planned.find((n) => n.name === step.node)?.short ?? 'cleaned with #minimal');
+      if (hook.action === 'delete' && step.kind === 'deploy' && ((before && before.action === 'create') || !removed)) {
+        deposed.add(res.addr);
+        return;
+      }
       steps.set(res.addr, { ...step, action: hook.action, errors: [], tail: [], nextStill: 60 });
       return;
     }
     case 'apply_progress': {
       const s = steps.get(res.addr);
-      if (!s || s.deposed || hook.elapsed_seconds < s.nextStill) return;
+      if (!s || isDeposed(hook, res) || hook.elapsed_seconds < s.nextStill) return;
       s.nextStill = hook.elapsed_seconds + 60;
       say(`demo: [${clock(since(m))}] ${who(s)}: ${STEP[stepKey(s)]} still running (${hook.elapsed_seconds}s)`);
       return;
@@ -71,7 +90,7 @@ function handle(m) {
     case 'apply_complete':
     case 'apply_errored': {
       const s = steps.get(res.addr);
-      if (!s || s.deposed) return;
+      if (!s || isDeposed(hook, res)) return;
       s.seconds = hook.elapsed_seconds ?? 0;
       s.failed = m.type === 'apply_errored';
       done.push(s);
@@ -79,9 +98,12 @@ function handle(m) {
       say(`demo: [${clock(since(m))}] ${who(s)}: ${what}`);
       return;
     }
-    case 'diagnostic':
-      diagnostics.push(m.diagnostic ?? { severity: m['@level'], summary: m['@message'] });
+    case 'diagnostic': {
+      const d = m.diagnostic ?? { severity: m['@level'], summary: m['@message'] };
+      // Terraform repeats some ("execution halted" once per stopped walk): each once.
+      if (!diagnostics.some((x) => x.summary === d.summary && x.detail === d.detail && x.address === d.address)) diagnostics.push(d);
       return;
+    }
     case 'change_summary':
       summary = m['@message'];
       return;
@@ -96,6 +118,10 @@ function writeLog(m) {
   fs.writeSync(log, `${text}\n`);
 }
 
+// Ctrl-C reaches Terraform and this filter alike: Terraform then stops gracefully, writes its state and
+// says so; this reads on until it is done (see above).
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => undefined);
+
 const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
 lines.on('line', (line) => {
   let m;
@@ -107,8 +133,12 @@ lines.on('line', (line) => {
     if (log !== undefined) fs.writeSync(log, `${line}\n`);
     return;
   }
-  writeLog(m);
-  handle(m);
+  try {
+    writeLog(m);
+    handle(m);
+  } catch (e) {
+    say(`demo: (progress: could not follow a message of type ${m?.type}: ${e.message})`);
+  }
 });
 lines.on('close', () => {
   const failed = done.filter((s) => s.failed);

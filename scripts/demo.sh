@@ -37,8 +37,10 @@ echo "demo: terraform plan in $stack_dir"
 if [ "${NICO_FULL_PLAN:-}" = 1 ]; then
   terraform -chdir="$stack_dir" plan -input=false "${color[@]}" -out="$plan"
 else
-  # Errors and warnings still show (stderr); the plan itself is the summary below, in full in $plan.
-  terraform -chdir="$stack_dir" plan -input=false "${color[@]}" -compact-warnings -out="$plan" >/dev/null
+  # The plan itself is the summary below, in full in $plan. Errors go to stderr and still show;
+  # warnings (stdout) show in their compact form.
+  terraform -chdir="$stack_dir" plan -input=false "${color[@]}" -compact-warnings -out="$plan" |
+    sed -n '/^Warnings:$/,/^To see the full warning notes/p'
 fi
 
 # What happens to each node; exit 3 when deployed nodes are cleaned, redeployed or reinstalled:

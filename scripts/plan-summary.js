@@ -46,7 +46,11 @@ function describe(steps, deployOn) {
       parts.push('created');
       short.push('created');
     }
-    if (kind === 'replace') {
+    if (kind === 'replace' && steps.deploy.action_reason === 'replace_because_tainted') {
+      // Its last deploy failed (or was interrupted): this runs it again, as the user asked then.
+      parts.push('deployed again (its last deploy failed)');
+      short.push('deployed again');
+    } else if (kind === 'replace') {
       destructive = true;
       // A member is drained first when another control-plane node can do it (nico-node/deploy.sh).
       const peers = input(after).peers ?? input(before).peers;
@@ -63,7 +67,8 @@ function describe(steps, deployOn) {
         short.push('cleaned with #minimal');
       }
     }
-    if (kind === 'update') {
+    // Marked gone: only its record changes; `forget` below says what happens.
+    if (kind === 'update' && input(after).gone !== true) {
       parts.push('nothing runs on it (its connection settings are updated)');
       short.push('settings updated');
     }
@@ -91,6 +96,9 @@ process.stdin.on('end', () => {
 
   const others = { create: 0, update: 0, replace: 0, delete: 0, 'no-op': 0 };
   for (const c of changes) {
+    // A deposed object (the record a redeploy replaced, kept after an interrupted or failed apply) is
+    // only dropped from the state: Terraform runs no destroy step for it.
+    if (c.deposed) continue;
     const step = nodeStep(c.type, c.name, c.index);
     if (!step) {
       others[kindOf(c.change.actions)]++;
@@ -99,7 +107,7 @@ process.stdin.on('end', () => {
     if (!nodes.has(step.node)) nodes.set(step.node, { steps: {} });
     const entry = nodes.get(step.node);
     entry.role ??= step.role ?? INPUT_ROLES[input(c.change.before).role];
-    entry.steps[step.kind] = c.change;
+    entry.steps[step.kind] = { ...c.change, action_reason: c.action_reason };
   }
 
   const rows = [...nodes].map(([name, entry]) => ({ name, role: entry.role ?? '?', ...describe(entry.steps, deployOn) }));

@@ -112,4 +112,46 @@ describe('npm run demo with deploy on, through a cluster\'s life', () => {
     expect(r.stdout).toMatch(tableRow('dw-02', 'created', 'FAILED (deploy)'));
     expect(switchedTo(r.calls)).toEqual({});
   });
+
+  test('given a node switching, when the user presses Ctrl-C, then Terraform still stops cleanly (the progress filter does not die first) and the next run converges', async () => {
+    const d = cluster(WORKERS, { vip: '127.0.0.101' });
+    const dir = path.join(work, 'demo');
+    fs.writeFileSync(path.join(dir, 'cluster.json'), JSON.stringify(d));
+    const vars = { NICO_CLUSTER_FILE: path.join(dir, 'cluster.json'), NICO_OUT_DIR: path.join(dir, 'out'), CDKTF_OUTDIR: path.join(dir, 'cdktf.out') };
+    lab.node('dw-02').control({ sleepSeconds: 40 });
+    lab.clearCalls();
+    // setsid: a process group of its own, which a terminal's Ctrl-C signals as a whole; its id is
+    // the pid of the shell that setsid starts (setsid may fork), which the shell writes down.
+    const group = path.join(dir, 'group');
+    fs.rmSync(group, { force: true });
+    const child = lab.spawn('setsid', ['sh', '-c', 'echo $$ >"$0" && exec bash scripts/demo.sh', group], { env: terraformEnv(vars), cwd: ROOT });
+    let stdout = '';
+    child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stdin!.end();
+    let done = false;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => ((done = true), resolve(code))));
+    // dw-02 is the only step: it starts with the apply, connects, uploads, then switches for 40 s.
+    // (The stand-ins record a call when it ends, so the apply's own line is the sign to wait for.)
+    for (let i = 0; i < 240 && !done && !stdout.includes('demo: terraform apply in'); i++) await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 8000));
+    if (done) throw new Error(`demo ended before it was interrupted:\n${stdout.slice(-3000)}`);
+    process.kill(-Number(fs.readFileSync(group, 'utf8')), 'SIGINT');
+    expect(await exited).not.toBe(0);
+    // Its failed deploy of the test before is run again, without asking: it never was deployed.
+    expect(stdout).toMatch(planLine('dw-02', 'deployed again (its last deploy failed)'));
+    expect(stdout).toMatch(/^demo: FAILED: dw-02 \(worker\), step deploy: /m);
+    // Terraform was not killed mid-write: no state lock is left behind and the state is whole.
+    expect(fs.existsSync(path.join(dir, 'out', '.terraform.tfstate.lock.info'))).toBe(false);
+
+    lab.node('dw-02').control({});
+    const again = await demo(d);
+    if (again.code !== 0) process.stderr.write(again.output.slice(-4000));
+    expect(again.code).toBe(0);
+    // The record the interrupted run replaced is only dropped: dw-02 is not cleaned, and no yes is asked.
+    expect(again.stdout).toMatch(planLine('dw-02', 'deployed again (its last deploy failed)'));
+    expect(again.stdout).toMatch(tableRow('dw-02', 'deployed again', 'ok'));
+    expect(switchedTo(again.calls)).toEqual({ 'dw-02': ['dw-02'] });
+    expect((await lab.node('dw-02').state()).activeConfig).toBe('dw-02');
+  });
 });

@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { tempDir, terraformEnv } from '../helpers/terraform';
+import { VALID } from '../fixtures/invalid-descriptions';
+import { synthApp, tempDir, terraform, terraformEnv } from '../helpers/terraform';
 
 jest.setTimeout(10 * 60 * 1000);
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -48,3 +49,24 @@ describe('npm run demo on the reference cluster, output not a terminal', () => {
     expect(stdout).not.toMatch(/\x1b\[/);
   });
 });
+
+// The summary of a plan that is never applied (no machine is contacted): the real plan of a first
+// deploy where one machine is installed first, through `terraform show -json` as demo.sh reads it.
+describe('the plan summary of a first deploy with an install', () => {
+  const work = tempDir('demo-summary');
+  afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  test('when summarised, then the installed node says its disk is wiped before it is created, every other node is created, and nothing asks for a yes', () => {
+    const workers = (VALID.workers ?? []).map((w) => (w.name === 'worker-02' ? { ...w, install: true } : w));
+    const { stackDir } = synthApp({ ...VALID, deploy: true, workers }, work);
+    terraform(stackDir, ['init', '-input=false']);
+    terraform(stackDir, ['plan', '-input=false', '-out=first.tfplan']);
+    const json = terraform(stackDir, ['show', '-json', 'first.tfplan']).stdout;
+    const r = spawnSync('node', [path.join(ROOT, 'scripts', 'plan-summary.js')], { input: json, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^ +worker +worker-02: installed with nixos-anywhere \(its disk is wiped\), then created$/m);
+    for (const node of REFERENCE_NODES.filter((n) => n !== 'worker-02')) expect(r.stdout).toMatch(new RegExp(`^ +\\S+ +${node}: created$`, 'm'));
+    expect(r.stdout).not.toMatch(/this plan changes deployed nodes/);
+  });
+});
+
