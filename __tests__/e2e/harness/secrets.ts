@@ -97,8 +97,13 @@ export class PrintedSecrets {
     expect([...this.unreadable.splice(0), ...found]).toEqual([]);
   }
 
-  /** The directory whose state a run uses: terraform's -chdir, or the stack cdktf deploys. */
+  /**
+   * The directory whose state a run uses: terraform's -chdir, or the stack cdktf deploys. Undefined
+   * (not watched) for other commands and for the reads that print sensitive values on request, by
+   * Terraform's design: `output -raw`/`-json` and `show -json` (a user asks for the kubeconfig so).
+   */
   private stateDirOf(cmd: string, args: readonly string[], cwd?: string): string | undefined {
+    if (['output', 'show'].some((c) => args.includes(c)) && args.some((a) => a === '-raw' || a === '-json')) return undefined;
     if (cmd === TERRAFORM || path.basename(cmd) === 'terraform') {
       const chdir = args.find((a) => a.startsWith('-chdir='));
       return chdir ? chdir.slice('-chdir='.length) : (cwd ?? process.cwd());
