@@ -23,7 +23,7 @@
 #   install only:     NIXOS_ANYWHERE (flake ref), HOST_PRIVATE_KEY HOST_PUBLIC_KEY (made by Terraform),
 #                     FILE_* and SECRET_* as for deploy; HOST_KEY is then the key before the install
 #   deploy only:      READY_TIMEOUT, ROLLBACK (true|false), FILE_COUNT + FILE_<i> and
-#                     SECRET_COUNT + SECRET_<i> ("path\nbase64")
+#                     SECRET_COUNT + SECRET_<i> ("base64-path\nbase64-content")
 set -eu
 umask 077
 
