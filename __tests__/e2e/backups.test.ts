@@ -5,6 +5,7 @@ import { spawnSync } from 'child_process';
 import { ClusterDescription } from '../../constructs';
 import { tempDir } from '../helpers/terraform';
 import { Call, TestLab } from './harness';
+import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
 import { ClusterRuns, startClusterLab, switches } from './support';
 
 jest.setTimeout(20 * 60 * 1000);
@@ -28,6 +29,9 @@ beforeAll(async () => {
   const ca = spawnSync('openssl', ['req', '-x509', '-newkey', 'ed25519', '-nodes', '-subj', '/CN=nico test s3 ca', '-days', '1', '-keyout', path.join(work, 'ca.key'), '-out', caFile], { encoding: 'utf8' });
   if (ca.status !== 0) throw new Error(`openssl failed: ${ca.stderr}`);
 });
+
+// Issue 25: no scenario's plan or apply output holds a secret of the state (harness/secrets.ts).
+expectNoSecretPrintedInAnyScenario(() => lab);
 
 afterAll(async () => {
   await lab?.stop();
