@@ -28,6 +28,11 @@ afterAll(async () => {
 // pinned to the key its current system presents (the lab's), as a rescue system's would be given.
 const cluster = (patch = {}) => runs.description('installing', ['i-01'], ['i-02', 'i-03'], { 'i-03': { install: false }, ...patch }, { install: true, readyTimeoutSeconds: 10 });
 const installs = (calls: Call[]) => calls.filter((c) => c.command === 'nixos-anywhere');
+const PHASES = ['kexec', 'disko', 'nixos-install', 'reboot'];
+/** The value after `flag` in a call's arguments. */
+const flagValue = (c: Call, flag: string) => c.args[c.args.indexOf(flag) + 1];
+/** What nixos-install saw on /mnt on `node`: the extra files as they arrived through nixos-anywhere's tar. */
+const installed = (calls: Call[], node: string) => calls.find((c) => c.node === node && c.command === 'nixos-install')!.install!;
 
 async function apply(d: ReturnType<typeof cluster>) {
   lab.clearCalls();
@@ -58,7 +63,10 @@ describe('a cluster whose machines are installed first', () => {
     expect(installs(first.calls).map((c) => c.node).sort()).toEqual(['i-01', 'i-02']);
     for (const n of ['i-01', 'i-02']) {
       const install = installs(first.calls).find((c) => c.node === n)!;
-      expect(install.install!.flake).toMatch(/#minimal$/);
+      expect(install.exit).toBe(0);
+      expect(flagValue(install, '--flake')).toMatch(/^path:\/.*#minimal$/);
+      // The real script's phases, in order, each on the node: kexec, disko, nixos-install, reboot.
+      expect(first.calls.filter((c) => c.node === n && PHASES.includes(c.command)).map((c) => c.command)).toEqual(PHASES);
       const deploy = switches(first.calls).find((c) => c.node === n)!;
       expect(install.end).toBeLessThanOrEqual(deploy.start);
       expect(deploy.args[2]).toMatch(new RegExp(`#${n}$`));
@@ -69,7 +77,7 @@ describe('a cluster whose machines are installed first', () => {
   test("then the extra files held the node's Terraform-made host key and its secrets, root-only", () => {
     const keys = terraformHostKeys();
     for (const n of ['i-01', 'i-02']) {
-      const install = installs(first.calls).find((c) => c.node === n)!.install!;
+      const install = installed(first.calls, n);
       expect(install.hostKey.split(' ').slice(0, 2).join(' ')).toBe(keys[n].split(' ').slice(0, 2).join(' '));
       const modes = Object.fromEntries(install.extraFiles.map((e) => [e.path, e.mode]));
       expect(modes['etc/ssh/ssh_host_ed25519_key']).toBe('600');
