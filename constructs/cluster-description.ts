@@ -215,6 +215,14 @@ export interface ClusterDescription {
    * @default false
    */
   readonly install?: boolean;
+  /**
+   * Where the install's machines get the NixOS kexec installer tarball (`--kexec` of nixos-anywhere):
+   * an `https://` or `http://` URL the machine downloads itself (a mirror), or an absolute path on
+   * the machine that runs Terraform, uploaded from there over SSH (air-gapped sites). Must end in
+   * `.tar`, `.tar.gz`, `.tar.xz` or `.tar.zst` (nixos-anywhere unpacks by the suffix).
+   * @default - nixos-anywhere's: nixos-images' nixos-25.05 release on GitHub, for the machine's architecture
+   */
+  readonly kexecUrl?: string;
 }
 
 /** Defaults of the optional fields: the single source for TypeScript, the HCL module and its docs. */

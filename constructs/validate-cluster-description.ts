@@ -89,6 +89,7 @@ export const clusterDescriptionSchema = z
     maxUnavailable: z.number().optional(),
     rollback: z.boolean().optional(),
     install: z.boolean().optional(),
+    kexecUrl: z.string().optional(),
     serverExtraFlags: z.array(z.string()).optional(),
     agentExtraFlags: z.array(z.string()).optional(),
     disableComponents: z.array(z.string()).optional(),

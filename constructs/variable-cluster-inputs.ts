@@ -72,6 +72,7 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   max_unavailable: { type: 'number', default: CLUSTER_DEFAULTS.maxUnavailable, description: 'How many workers a redeploy may take out of service at once (each is cordoned, drained, switched, seen ready, uncordoned). Control-plane nodes always go one at a time; new workers all together.' },
   rollback: { type: 'bool', default: CLUSTER_DEFAULTS.rollback, description: 'Roll a node back to its previous system generation when it is not ready in time after a switch, or when the new system cuts SSH off (a timer on the node).' },
   install: { type: 'bool', default: CLUSTER_DEFAULTS.install, description: 'Install NixOS with nixos-anywhere, WIPING THE DISK, on every node before its first deploy (a node\'s own `install` overrides it). Needs Nix with flakes where Terraform runs. Each installed node gets an SSH host key made by Terraform, pinned on every later connection.' },
+  kexec_url: { type: 'string', default: null, description: 'Where installs get the NixOS kexec installer tarball: an http(s) URL the machine downloads (a mirror), or an absolute path on the machine that runs Terraform, uploaded over SSH (air-gapped sites); ending in .tar, .tar.gz, .tar.xz or .tar.zst. Null: nixos-anywhere\'s default (GitHub).' },
   output_dir: { type: 'string', default: null, description: 'Local directory for the flake tree (`<output_dir>/nix`) and the kubeconfig. Null means `<root module>/out/<name>`.' },
 };
 
@@ -100,6 +101,7 @@ const CLUSTER_LOCAL = {
   max_unavailable: '${var.max_unavailable}',
   rollback: '${var.rollback}',
   install: '${var.install}',
+  kexec_url: '${var.kexec_url}',
   server_extra_flags: '${var.server_extra_flags}',
   agent_extra_flags: '${var.agent_extra_flags}',
   disable_components: '${var.disable_components}',
