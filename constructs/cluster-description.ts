@@ -143,6 +143,13 @@ export interface ClusterDescription {
    */
   readonly workerModules?: readonly string[];
   /**
+   * NixOS modules for `#minimal` only (copied to `extra-modules/minimal/`): what a machine needs to
+   * boot and be reached (drivers, a serial console). `#minimal` is what the install puts on a machine
+   * and what every node returns to when the cluster is deleted; it takes none of the other sets.
+   * @default []
+   */
+  readonly minimalModules?: readonly string[];
+  /**
    * Path to an existing ED25519 private key (OpenSSH or PKCS#8 PEM, no passphrase) to use as the machine
    * key. It is read by Terraform at plan time, so the key never lands in the synthesized configuration.
    * @default - a new ED25519 key is generated with `tls_private_key`
@@ -240,6 +247,7 @@ export const CLUSTER_DEFAULTS = {
   nixosModules: [] as readonly string[],
   controlPlaneModules: [] as readonly string[],
   workerModules: [] as readonly string[],
+  minimalModules: [] as readonly string[],
   deploy: false,
   sshUser: 'root',
   remoteFlakeDir: '/etc/nico/flake',

@@ -295,7 +295,7 @@ function flagRule(key: 'serverExtraFlags' | 'agentExtraFlags', hcl: string): Clu
 }
 
 /** Rules on a list of the user's NixOS module paths; the HCL condition reads the files as Terraform would. */
-function moduleRule(key: 'nixosModules' | 'controlPlaneModules' | 'workerModules', hcl: string): ClusterRule {
+function moduleRule(key: 'nixosModules' | 'controlPlaneModules' | 'workerModules' | 'minimalModules', hcl: string): ClusterRule {
   const problem = (p: string): string | undefined => {
     if (!matches(MODULE_NAME, path.basename(p))) return 'must end in a name of letters, digits, ".", "_", "+" or "-"';
     const stat = fs.statSync(p, { throwIfNoEntry: false });
@@ -412,6 +412,7 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
   moduleRule('nixosModules', 'nixos_modules'),
   moduleRule('controlPlaneModules', 'control_plane_modules'),
   moduleRule('workerModules', 'worker_modules'),
+  moduleRule('minimalModules', 'minimal_modules'),
   {
     variables: ['ssh_user'],
     condition: `can(regex(${hclString(UNIX_USER)}, var.ssh_user))`,

@@ -96,6 +96,7 @@ export const clusterDescriptionSchema = z
     nixosModules: z.array(z.string()).optional(),
     controlPlaneModules: z.array(z.string()).optional(),
     workerModules: z.array(z.string()).optional(),
+    minimalModules: z.array(z.string()).optional(),
   })
   .strict();
 

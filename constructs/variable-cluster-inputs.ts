@@ -60,6 +60,7 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   nixos_modules: { type: 'list(string)', default: CLUSTER_DEFAULTS.nixosModules, description: 'Paths of your own NixOS modules for every k3s node (not for minimal): .nix files or directories holding a default.nix, e.g. "nix/monitoring.nix" (relative to the directory Terraform runs in). Copied into the tree (extra-modules/all/) and imported.' },
   control_plane_modules: { type: 'list(string)', default: CLUSTER_DEFAULTS.controlPlaneModules, description: 'Like nixos_modules, for control-plane nodes only (extra-modules/control-plane/).' },
   worker_modules: { type: 'list(string)', default: CLUSTER_DEFAULTS.workerModules, description: 'Like nixos_modules, for workers only (extra-modules/worker/).' },
+  minimal_modules: { type: 'list(string)', default: CLUSTER_DEFAULTS.minimalModules, description: 'Like nixos_modules, for #minimal only (extra-modules/minimal/): what a machine needs to boot and be reached; installs put #minimal on machines.' },
   ssh_private_key: { type: 'string', default: null, sensitive: true, description: 'Existing ED25519 private key (OpenSSH or PEM, no passphrase) to use as the machine key, e.g. `file("machine-key")`. Null generates one.' },
   flake_lock: { type: 'string', default: null, description: 'Contents of a flake.lock to copy into the tree, e.g. `file("flake.lock")`, so every node builds from the same inputs. Null writes none.' },
   deploy: { type: 'bool', default: CLUSTER_DEFAULTS.deploy, description: 'Deploy the nodes over SSH. When false, only keys, token and flake tree are produced.' },
@@ -155,7 +156,7 @@ export class VariableClusterInputs extends Construct implements IClusterInputs {
       flake_lock: '${var.flake_lock}',
       nix_templates_dir: '${path.module}/nix-templates',
       templates_dir: '${path.module}/templates',
-      user_modules: { all: modulesOf('nixos_modules'), control_plane: modulesOf('control_plane_modules'), worker: modulesOf('worker_modules') },
+      user_modules: { all: modulesOf('nixos_modules'), control_plane: modulesOf('control_plane_modules'), worker: modulesOf('worker_modules'), minimal: modulesOf('minimal_modules') },
     };
     for (const [name, value] of Object.entries(locals)) {
       new TerraformLocal(this, `local-${name}`, value).overrideLogicalId(name);
