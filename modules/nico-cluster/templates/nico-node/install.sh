@@ -61,7 +61,7 @@ trust_on_first_use() {
     printf '%s\n' "$out" | sed '/^$/d; s/^/  ssh: /' >&2
     fail "cannot connect to $NICO_SSH_USER@$NICO_SSH_HOST port $NICO_SSH_PORT: $(explain "$node" "$NICO_SSH_HOST" "$NICO_SSH_PORT" "" "$out")"
   fi
-  say "trust on first use: no hostKey is set, so the key $NICO_SSH_HOST presents now is trusted and pinned for the rest of the install: $(ssh-keygen -l -f "$known" | awk '{ print $2 " (" $NF ")" }' | head -n 1)"
+  say "trust on first use: no hostKey is set, so the key $NICO_SSH_HOST presents now is trusted and pinned for the rest of the install: $(ssh-keygen -l -f "$known" | awk '{ print $2 " " $NF }' | head -n 1)"
 }
 
 # run_nixos_anywhere: the pinned release, through an `ssh` first on its PATH that puts the pin first.
@@ -117,7 +117,7 @@ anywhere() {
   fi
   anywhere=$!
   stop_anywhere() {
-    if [ -s "$work/anywhere.pgid" ]; then kill -TERM -- "-$(cat "$work/anywhere.pgid")" 2>/dev/null; else kill -TERM "$anywhere" 2>/dev/null; fi
+    if [ -s "$work/anywhere.pgid" ]; then kill -TERM -"$(cat "$work/anywhere.pgid")" 2>/dev/null; else kill -TERM "$anywhere" 2>/dev/null; fi
   }
   trap 'stop_anywhere; exit 129' HUP
   trap 'stop_anywhere; exit 130' INT
