@@ -60,6 +60,9 @@ export class NodeInstall extends Construct {
               NICO_ACTION: '"install"',
               // Also bounds the wait for the installed system to answer after its reboot.
               NICO_READY_TIMEOUT: 'local.cluster.ready_timeout_seconds',
+              // No destroy step here: the key comes straight from the configuration, never from `input`
+              // (see MACHINE_KEY in node-deployment.ts: whatever `input` holds, plans print).
+              NICO_SSH_KEY: 'nonsensitive(sensitive(local.ssh_private_key))',
               NICO_NIXOS_ANYWHERE: `"${NIXOS_ANYWHERE}"`,
               NICO_KEXEC_URL: 'local.cluster.kexec_url == null ? "" : local.cluster.kexec_url',
               NICO_HOST_PRIVATE_KEY: 'nonsensitive(sensitive(tls_private_key.host_key[each.key].private_key_openssh))',
