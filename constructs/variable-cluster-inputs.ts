@@ -60,6 +60,7 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   nixos_modules: { type: 'list(string)', default: CLUSTER_DEFAULTS.nixosModules, description: 'Paths of your own NixOS modules for every k3s node (not for minimal): .nix files or directories holding a default.nix, e.g. "nix/monitoring.nix" (relative to the directory Terraform runs in). Copied into the tree (extra-modules/all/) and imported.' },
   control_plane_modules: { type: 'list(string)', default: CLUSTER_DEFAULTS.controlPlaneModules, description: 'Like nixos_modules, for control-plane nodes only (extra-modules/control-plane/).' },
   worker_modules: { type: 'list(string)', default: CLUSTER_DEFAULTS.workerModules, description: 'Like nixos_modules, for workers only (extra-modules/worker/).' },
+  minimal_modules: { type: 'list(string)', default: CLUSTER_DEFAULTS.minimalModules, description: 'Like nixos_modules, for #minimal only (extra-modules/minimal/): what a machine needs to boot and be reached; installs put #minimal on machines.' },
   ssh_private_key: { type: 'string', default: null, sensitive: true, description: 'Existing ED25519 private key (OpenSSH or PEM, no passphrase) to use as the machine key, e.g. `file("machine-key")`. Null generates one.' },
   flake_lock: { type: 'string', default: null, description: 'Contents of a flake.lock to copy into the tree, e.g. `file("flake.lock")`, so every node builds from the same inputs. Null writes none.' },
   deploy: { type: 'bool', default: CLUSTER_DEFAULTS.deploy, description: 'Deploy the nodes over SSH. When false, only keys, token and flake tree are produced.' },
@@ -100,6 +101,7 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
     sensitive: true,
     description: 'Secret access key for etcd_snapshots.s3, e.g. `file("etcd-s3-secret")`. It reaches the servers only through the secrets channel, as AWS_SECRET_ACCESS_KEY in a root-only environment file of the k3s unit: never a flag or the Nix store. Set it together with etcd_snapshots.s3.access_key_id.',
   },
+  kexec_url: { type: 'string', default: null, description: 'Where installs get the NixOS kexec installer tarball: an http(s) URL the machine downloads (a mirror), or an absolute path on the machine that runs Terraform, uploaded over SSH (air-gapped sites); ending in .tar, .tar.gz, .tar.xz or .tar.zst. Null: nixos-anywhere\'s default (GitHub).' },
   output_dir: { type: 'string', default: null, description: 'Local directory for the flake tree (`<output_dir>/nix`) and the kubeconfig. Null means `<root module>/out/<name>`.' },
 };
 
@@ -128,6 +130,7 @@ const CLUSTER_LOCAL = {
   max_unavailable: '${var.max_unavailable}',
   rollback: '${var.rollback}',
   install: '${var.install}',
+  kexec_url: '${var.kexec_url}',
   server_extra_flags: '${var.server_extra_flags}',
   agent_extra_flags: '${var.agent_extra_flags}',
   disable_components: '${var.disable_components}',
@@ -186,7 +189,7 @@ export class VariableClusterInputs extends Construct implements IClusterInputs {
       flake_lock: '${var.flake_lock}',
       nix_templates_dir: '${path.module}/nix-templates',
       templates_dir: '${path.module}/templates',
-      user_modules: { all: modulesOf('nixos_modules'), control_plane: modulesOf('control_plane_modules'), worker: modulesOf('worker_modules') },
+      user_modules: { all: modulesOf('nixos_modules'), control_plane: modulesOf('control_plane_modules'), worker: modulesOf('worker_modules'), minimal: modulesOf('minimal_modules') },
       etcd_s3_endpoint_ca: '${try(var.etcd_snapshots.s3.endpoint_ca, null)}',
       // Single-quoted: systemd's EnvironmentFile and sh read it alike (the rules refuse quotes in both values).
       etcd_s3_env:
