@@ -325,6 +325,144 @@ function listOf(d: ClusterDescription, key: keyof ClusterDescription): [string, 
 
 const hclList = (items: readonly string[]): string => `[${items.map(hclString).join(', ')}]`;
 
+// etcd snapshot settings reach k3s's ExecStart (systemd splits it into words and expands "%" and
+// "$"), the runner's shell and an environment file: the patterns below admit none of quotes,
+// backslashes, "$", "%", "`" or white space where a value is one word.
+/** A robfig/cron spec as k3s parses it (cron.ParseStandard): five fields, or a descriptor. */
+const CRON = '^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every ([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+|[0-9A-Za-z*/,?-]+( [0-9A-Za-z*/,?-]+){4})$';
+/** S3 bucket naming: 3-63 of a-z, 0-9, "." and "-", starting and ending with a letter or digit. */
+const S3_BUCKET = '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$';
+/** host or host:port, no scheme: k3s's --etcd-s3-endpoint (a minio endpoint). */
+const S3_ENDPOINT = '^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$';
+const S3_REGION = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
+/** A key prefix: "/"-separated names, no leading or trailing "/", no empty, "." or ".." component. */
+const S3_FOLDER = '^([A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.\\.[A-Za-z0-9_.-]+)(/([A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.\\.[A-Za-z0-9_.-]+)){0,31}$';
+const S3_ACCESS_KEY_ID = '^[A-Za-z0-9+/=._~-]{1,128}$';
+/** Printable ASCII without space, quotes, backslash, "$" and "`": it is written single-quoted into an environment file. */
+const S3_SECRET_KEY = '^[!#%&(-\\[\\]-_a-~]{1,256}$';
+const PEM_CERTIFICATE = '^\\s*-----BEGIN CERTIFICATE-----[\\s\\S]+-----END CERTIFICATE-----\\s*$';
+
+/** The given secret access key is checked on its trimmed value, as the module writes it. */
+export const isS3SecretKey = (value: string): boolean => matches(S3_SECRET_KEY, value.trim());
+export const S3_SECRET_KEY_RULE = 'must hold only the secret access key: 1-256 printable ASCII characters without spaces, quotes, "\\\\", "$" or "`"';
+export const isPemCertificate = (value: string): boolean => matches(PEM_CERTIFICATE, value);
+export const PEM_CERTIFICATE_RULE = 'must hold a PEM certificate (-----BEGIN CERTIFICATE----- ...)';
+
+type Snapshots = NonNullable<ClusterDescription['etcdSnapshots']>;
+type S3 = NonNullable<Snapshots['s3']>;
+const snapshotsOf = (d: ClusterDescription): Snapshots | undefined =>
+  d.etcdSnapshots !== null && typeof d.etcdSnapshots === 'object' ? d.etcdSnapshots : undefined;
+const s3Of = (d: ClusterDescription): S3 | undefined => {
+  const s3 = snapshotsOf(d)?.s3;
+  return s3 !== null && typeof s3 === 'object' ? s3 : undefined;
+};
+
+/** A rule on one optional setting of `etcd_snapshots` (`s3.bucket`, ...): unset passes. */
+function snapshotRule(key: string, ok: (x: string) => string, errorMessage: string, test: (v: unknown) => boolean, rule: string): ClusterRule {
+  const [first, second] = key.split('.');
+  const tsKey = (k: string) => k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+  const x = `var.etcd_snapshots.${key}`;
+  return {
+    variables: ['etcd_snapshots'],
+    // try: an unset s3 block makes `s3.bucket` an error, which means "not set".
+    condition: `try(${x} == null, true) || try(${ok(x)}, false)`,
+    errorMessage,
+    check: (d) => {
+      const holder = second === undefined ? snapshotsOf(d) : s3Of(d);
+      const name = tsKey(second ?? first);
+      const value = (holder as Record<string, unknown> | undefined)?.[name];
+      const field = second === undefined ? `etcdSnapshots.${name}` : `etcdSnapshots.s3.${name}`;
+      return value !== undefined && !test(value) ? [{ field, rule, value }] : [];
+    },
+  };
+}
+
+const regexRule = (key: string, pattern: string, errorMessage: string, rule: string): ClusterRule =>
+  snapshotRule(key, (x) => `can(regex(${hclString(pattern)}, ${x}))`, errorMessage, (v) => matches(pattern, v), rule);
+
+/** The rules of `etcd_snapshots` and the S3 secret access key. */
+const SNAPSHOT_RULES: ClusterRule[] = [
+  regexRule(
+    'schedule_cron',
+    CRON,
+    'The etcd_snapshots.schedule_cron must be a cron spec of five fields (such as "0 */12 * * *") or a descriptor such as "@daily" or "@every 6h", without quotes, "$" or "%".',
+    'must be a cron spec of five fields such as "0 */12 * * *", or @hourly/@daily/@weekly/@monthly/@yearly/@every <duration>',
+  ),
+  snapshotRule(
+    'retention',
+    (x) => `${x} >= 1 && ${x} <= 1000 && floor(${x}) == ${x}`,
+    'The etcd_snapshots.retention must be a whole number of snapshots from 1 to 1000.',
+    (v) => isIntBetween(v, 1, 1000),
+    'must be a whole number of snapshots from 1 to 1000',
+  ),
+  regexRule(
+    'dir',
+    DEDICATED_DIR,
+    'The etcd_snapshots.dir must be an absolute directory of at least two components of letters, digits and ". _ + : -", without "." or ".." components or a trailing "/", such as /var/lib/etcd-snapshots.',
+    'must be an absolute directory such as /var/lib/etcd-snapshots (at least two components of A-Z, a-z, 0-9, ". _ + : -", no "." or ".." components, no trailing "/")',
+  ),
+  regexRule(
+    's3.bucket',
+    S3_BUCKET,
+    'The etcd_snapshots.s3.bucket must be an S3 bucket name: 3 to 63 lowercase letters, digits, "." or "-", starting and ending with a letter or digit.',
+    'must be an S3 bucket name (3-63 of a-z, 0-9, ".", "-", starting and ending with a letter or digit)',
+  ),
+  regexRule(
+    's3.endpoint',
+    S3_ENDPOINT,
+    'The etcd_snapshots.s3.endpoint must be a host name or address with an optional ":port", without a scheme or path, such as s3.eu-central-1.amazonaws.com or minio.example.com:9000.',
+    'must be a host or host:port without scheme or path, such as minio.example.com:9000',
+  ),
+  regexRule(
+    's3.region',
+    S3_REGION,
+    'The etcd_snapshots.s3.region must be a region name of 1 to 64 letters, digits, "_" or "-", such as eu-central-1.',
+    'must be a region name such as eu-central-1 (1-64 of A-Z, a-z, 0-9, "_", "-")',
+  ),
+  regexRule(
+    's3.folder',
+    S3_FOLDER,
+    'The etcd_snapshots.s3.folder must be a key prefix such as prod/etcd: up to 32 "/"-separated names of letters, digits, "_", "." or "-", without a leading or trailing "/" and without "." or ".." names.',
+    'must be a key prefix such as prod/etcd (up to 32 "/"-separated names of A-Z, a-z, 0-9, "_", ".", "-"; no leading or trailing "/", no "." or ".." names)',
+  ),
+  snapshotRule(
+    's3.endpoint_ca',
+    (x) => `can(regex(${hclString(PEM_CERTIFICATE)}, ${x}))`,
+    'The etcd_snapshots.s3.endpoint_ca must be the text of a PEM certificate (-----BEGIN CERTIFICATE----- ...), e.g. file("s3-ca.pem").',
+    // The TypeScript side names a file: fileProblems checks its contents.
+    () => true,
+    PEM_CERTIFICATE_RULE,
+  ),
+  regexRule(
+    's3.access_key_id',
+    S3_ACCESS_KEY_ID,
+    'The etcd_snapshots.s3.access_key_id must be an access key id of 1 to 128 letters, digits or "+ / = . _ ~ -".',
+    'must be an access key id (1-128 of A-Z, a-z, 0-9, "+ / = . _ ~ -")',
+  ),
+  {
+    variables: ['etcd_s3_secret_access_key'],
+    condition: `var.etcd_s3_secret_access_key == null || can(regex(${hclString(S3_SECRET_KEY)}, trimspace(var.etcd_s3_secret_access_key)))`,
+    // Never the value: it is a secret.
+    errorMessage: 'The etcd_s3_secret_access_key must be the secret access key alone: 1 to 256 printable ASCII characters without spaces, quotes, backslashes, "$" or "`".',
+    // The TypeScript side names a file: fileProblems checks its contents without showing them.
+    check: () => [],
+  },
+  {
+    variables: ['etcd_snapshots', 'etcd_s3_secret_access_key'],
+    condition: '(try(var.etcd_snapshots.s3.access_key_id, null) == null) == (var.etcd_s3_secret_access_key == null)',
+    errorMessage: 'The etcd_snapshots.s3.access_key_id and etcd_s3_secret_access_key go together: set both (static credentials) or neither (the machines\' own credentials).',
+    check: (d) => {
+      const s3 = s3Of(d);
+      const id = s3?.accessKeyId !== undefined;
+      const secret = s3?.secretAccessKeyFile !== undefined;
+      if (id === secret) return [];
+      return id
+        ? [{ field: 'etcdSnapshots.s3.secretAccessKeyFile', rule: 'is required with etcdSnapshots.s3.accessKeyId (a file holding the secret access key)', value: undefined }]
+        : [{ field: 'etcdSnapshots.s3.accessKeyId', rule: 'is required with etcdSnapshots.s3.secretAccessKeyFile', value: undefined }];
+    },
+  },
+];
+
 export const CLUSTER_RULES: readonly ClusterRule[] = [
   {
     variables: ['name'],
@@ -570,6 +708,7 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
       return [{ field: 'gateway', rule: `must lie in the node subnet ${subnetOf(d)}${d.gateway === undefined ? ' (the default; set gateway for this subnet)' : ''}`, value: gateway }];
     },
   },
+  ...SNAPSHOT_RULES,
 ];
 
 function subnetOf(d: ClusterDescription): string {

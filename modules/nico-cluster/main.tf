@@ -7,6 +7,7 @@ locals {
     control_plane               = [for n in var.control_plane : { name = n.name, ip = n.ip, disk = try(n.disk, null), ssh_host = coalesce(try(n.ssh_host, null), n.ip), ssh_port = coalesce(try(tonumber(n.ssh_port), null), 22), host_key = try(n.host_key, null), labels = coalesce(try(n.labels, null), {}), taints = coalesce(try(n.taints, null), []), gone = coalesce(try(n.gone, null), false), install = try(n.install, null), install_generation = coalesce(try(n.install_generation, null), 1) }]
     disable_components          = var.disable_components
     drain_timeout_seconds       = var.drain_timeout_seconds
+    etcd_snapshots              = { schedule_cron = var.etcd_snapshots.schedule_cron, retention = var.etcd_snapshots.retention, dir = var.etcd_snapshots.dir, before_changes = var.etcd_snapshots.before_changes, s3 = var.etcd_snapshots.s3 == null ? null : { bucket = var.etcd_snapshots.s3.bucket, endpoint = var.etcd_snapshots.s3.endpoint, region = var.etcd_snapshots.s3.region, folder = var.etcd_snapshots.s3.folder, endpoint_ca = var.etcd_snapshots.s3.endpoint_ca != null, credentials = var.etcd_snapshots.s3.access_key_id != null } }
     gateway                     = var.gateway
     install                     = var.install
     interface                   = var.interface
@@ -33,6 +34,9 @@ locals {
   deploy_names           = { for role in ["init", "joiner", "worker"] : role => { for name, n in local.deploy_nodes : name => name if n.role == role } }
   deploy_nodes           = local.deploy ? merge({ for i, n in local.cluster.control_plane : n.name => merge(n, { role = n.name == local.init_node ? "init" : "joiner", index = i, install = coalesce(n.install, local.cluster.install) }) }, { for n in local.cluster.workers : n.name => merge(n, { role = "worker", index = null, install = coalesce(n.install, local.cluster.install) }) }) : {}
   deploy_peers           = [for n in concat([for n in local.cluster.control_plane : n if n.name == local.init_node], [for n in local.cluster.control_plane : n if n.name != local.init_node]) : { name = n.name, line = join(" ", [n.name, n.ssh_host, n.ssh_port, local.node_host_keys[n.name] == null ? "" : local.node_host_keys[n.name]]) } if !n.gone]
+  etcd_s3_endpoint_ca    = try(var.etcd_snapshots.s3.endpoint_ca, null)
+  etcd_s3_env            = var.etcd_s3_secret_access_key == null ? null : sensitive("AWS_ACCESS_KEY_ID='${try(var.etcd_snapshots.s3.access_key_id, "")}'\nAWS_SECRET_ACCESS_KEY='${trimspace(var.etcd_s3_secret_access_key)}'\n")
+  etcd_s3_files          = concat(local.etcd_s3_endpoint_ca == null ? [] : [{ path = "etcd-s3-endpoint-ca.pem", content = local.etcd_s3_endpoint_ca }], nonsensitive(local.etcd_s3_env == null) ? [] : [{ path = "etcd-s3.env", content = local.etcd_s3_env }])
   flake_dir              = "${local.output_dir}/nix"
   flake_files            = merge(local.static_flake_files, local.user_module_files, { "cluster.nix" = local.cluster_nix, "machine-ssh-public-key" = local.ssh_public_key }, local.flake_lock == null ? {} : { "flake.lock" = local.flake_lock })
   flake_hash             = sha256(jsonencode([local.static_flake_files, local.flake_lock, local.ssh_public_key, local.user_module_files]))
@@ -47,15 +51,16 @@ locals {
   kubeconfig             = sensitive(templatefile("${local.templates_dir}/kubeconfig.yaml.tftpl", { name = local.cluster.name, server = "https://${local.cluster.vip}:6443", ca_certificate = tls_self_signed_cert.k3s_ca["server-ca"].cert_pem, client_certificate = tls_locally_signed_cert.k3s_admin.cert_pem, client_key = tls_private_key.k3s_admin.private_key_pem }))
   kubernetes_credentials = sensitive({ host = "https://${local.cluster.vip}:6443", cluster_ca_certificate = tls_self_signed_cert.k3s_ca["server-ca"].cert_pem, client_certificate = tls_locally_signed_cert.k3s_admin.cert_pem, client_key = tls_private_key.k3s_admin.private_key_pem })
   nix_templates_dir      = "${path.module}/nix-templates"
+  node_config_hash       = { for name, n in local.deploy_nodes : name => sha256(jsonencode([local.flake_hash, local.node_settings[n.role == "worker" ? "worker" : "control_plane"], { for k, v in n : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }])) }
   node_host_keys         = { for n in concat(local.cluster.control_plane, local.cluster.workers) : n.name => contains(keys(local.install_names), n.name) ? trimspace(tls_private_key.host_key[n.name].public_key_openssh) : n.host_key }
-  node_script            = join("", [for part in ["common.sh", "ssh.sh", "runner-state.sh", "peers.sh", "deploy.sh", "remove.sh", "install.sh", "main.sh"] : file("${local.templates_dir}/nico-node/${part}")])
+  node_script            = join("", [for part in ["common.sh", "ssh.sh", "runner-state.sh", "peers.sh", "deploy.sh", "remove.sh", "install.sh", "snapshot.sh", "main.sh"] : file("${local.templates_dir}/nico-node/${part}")])
   node_settings = {
-    control_plane = { vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface, name = local.cluster.name, vrrp_router_id = local.cluster.vrrp_router_id }
+    control_plane = merge({ vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface, name = local.cluster.name, vrrp_router_id = local.cluster.vrrp_router_id }, merge(anytrue([for k, v in local.cluster.etcd_snapshots : v != null if k != "before_changes"]) ? { etcd_snapshots = { for k, v in local.cluster.etcd_snapshots : k => v if k != "before_changes" } } : {}, nonsensitive(local.etcd_s3_env == null) ? {} : { etcd_s3_credentials = nonsensitive(sha256(local.etcd_s3_env)) }, local.etcd_s3_endpoint_ca == null ? {} : { etcd_s3_endpoint_ca = sha256(local.etcd_s3_endpoint_ca) }))
     worker        = { vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface }
   }
   output_dir = coalesce(var.output_dir, "${path.root}/out/${var.name}")
   secrets_payload = {
-    control_plane = merge({ NICO_SECRET_COUNT = length(concat([{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }], [for p in nonsensitive(keys(local.k3s_ca_files)) : { path = "tls/${p}", content = local.k3s_ca_files[p] }])) }, { for i, f in concat([{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }], [for p in nonsensitive(keys(local.k3s_ca_files)) : { path = "tls/${p}", content = local.k3s_ca_files[p] }]) : "NICO_SECRET_${i}" => nonsensitive(sensitive("${base64encode(f.path)}\n${base64encode(f.content)}")) })
+    control_plane = merge({ NICO_SECRET_COUNT = length(concat([{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }], [for p in nonsensitive(keys(local.k3s_ca_files)) : { path = "tls/${p}", content = local.k3s_ca_files[p] }], local.etcd_s3_files)) }, { for i, f in concat([{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }], [for p in nonsensitive(keys(local.k3s_ca_files)) : { path = "tls/${p}", content = local.k3s_ca_files[p] }], local.etcd_s3_files) : "NICO_SECRET_${i}" => nonsensitive(sensitive("${base64encode(f.path)}\n${base64encode(f.content)}")) })
     worker        = merge({ NICO_SECRET_COUNT = length([{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }]) }, { for i, f in [{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }] : "NICO_SECRET_${i}" => nonsensitive(sensitive("${base64encode(f.path)}\n${base64encode(f.content)}")) })
   }
   ssh_private_key       = coalesce(local.ssh_private_key_input, one(tls_private_key.machine[*].private_key_openssh))
@@ -284,10 +289,10 @@ resource "terraform_data" "control_plane" {
     ssh_user         = local.cluster.ssh_user
   }
   triggers_replace = {
-    configuration   = sha256(jsonencode([local.flake_hash, local.node_settings[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"], { for k, v in local.deploy_nodes[each.key] : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))
+    configuration   = local.node_config_hash[each.key]
     ssh_private_key = sensitive(local.ssh_private_key)
   }
-  depends_on = [terraform_data.input_checks, terraform_data.install, terraform_data.init_node]
+  depends_on = [terraform_data.input_checks, terraform_data.install, terraform_data.pre_change_snapshot, terraform_data.init_node]
 
   lifecycle {
     create_before_destroy = true
@@ -349,10 +354,10 @@ resource "terraform_data" "init_node" {
     ssh_user         = local.cluster.ssh_user
   }
   triggers_replace = {
-    configuration   = sha256(jsonencode([local.flake_hash, local.node_settings[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"], { for k, v in local.deploy_nodes[each.key] : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))
+    configuration   = local.node_config_hash[each.key]
     ssh_private_key = sensitive(local.ssh_private_key)
   }
-  depends_on = [terraform_data.input_checks, terraform_data.install]
+  depends_on = [terraform_data.input_checks, terraform_data.install, terraform_data.pre_change_snapshot]
 
   lifecycle {
     create_before_destroy = true
@@ -683,6 +688,61 @@ resource "terraform_data" "input_checks" {
       condition     = try(cidrhost("${var.gateway}/${var.prefix_length}", 0) == cidrhost("${var.control_plane[0].ip}/${var.prefix_length}", 0), true)
       error_message = "The gateway must lie in the subnet of the first control_plane node (prefix_length)."
     }
+
+    precondition {
+      condition     = try(var.etcd_snapshots.schedule_cron == null, true) || try(can(regex("^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every ([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+|[0-9A-Za-z*/,?-]+( [0-9A-Za-z*/,?-]+){4})$", var.etcd_snapshots.schedule_cron)), false)
+      error_message = "The etcd_snapshots.schedule_cron must be a cron spec of five fields (such as \"0 */12 * * *\") or a descriptor such as \"@daily\" or \"@every 6h\", without quotes, \"$\" or \"%\"."
+    }
+
+    precondition {
+      condition     = try(var.etcd_snapshots.retention == null, true) || try(var.etcd_snapshots.retention >= 1 && var.etcd_snapshots.retention <= 1000 && floor(var.etcd_snapshots.retention) == var.etcd_snapshots.retention, false)
+      error_message = "The etcd_snapshots.retention must be a whole number of snapshots from 1 to 1000."
+    }
+
+    precondition {
+      condition     = try(var.etcd_snapshots.dir == null, true) || try(can(regex("^(/([A-Za-z0-9_+:-][A-Za-z0-9._+:-]*|\\.[A-Za-z0-9_+:-][A-Za-z0-9._+:-]*|\\.\\.[A-Za-z0-9._+:-]+)){2,}$", var.etcd_snapshots.dir)), false)
+      error_message = "The etcd_snapshots.dir must be an absolute directory of at least two components of letters, digits and \". _ + : -\", without \".\" or \"..\" components or a trailing \"/\", such as /var/lib/etcd-snapshots."
+    }
+
+    precondition {
+      condition     = try(var.etcd_snapshots.s3.bucket == null, true) || try(can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.etcd_snapshots.s3.bucket)), false)
+      error_message = "The etcd_snapshots.s3.bucket must be an S3 bucket name: 3 to 63 lowercase letters, digits, \".\" or \"-\", starting and ending with a letter or digit."
+    }
+
+    precondition {
+      condition     = try(var.etcd_snapshots.s3.endpoint == null, true) || try(can(regex("^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$", var.etcd_snapshots.s3.endpoint)), false)
+      error_message = "The etcd_snapshots.s3.endpoint must be a host name or address with an optional \":port\", without a scheme or path, such as s3.eu-central-1.amazonaws.com or minio.example.com:9000."
+    }
+
+    precondition {
+      condition     = try(var.etcd_snapshots.s3.region == null, true) || try(can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", var.etcd_snapshots.s3.region)), false)
+      error_message = "The etcd_snapshots.s3.region must be a region name of 1 to 64 letters, digits, \"_\" or \"-\", such as eu-central-1."
+    }
+
+    precondition {
+      condition     = try(var.etcd_snapshots.s3.folder == null, true) || try(can(regex("^([A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.\\.[A-Za-z0-9_.-]+)(/([A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.\\.[A-Za-z0-9_.-]+)){0,31}$", var.etcd_snapshots.s3.folder)), false)
+      error_message = "The etcd_snapshots.s3.folder must be a key prefix such as prod/etcd: up to 32 \"/\"-separated names of letters, digits, \"_\", \".\" or \"-\", without a leading or trailing \"/\" and without \".\" or \"..\" names."
+    }
+
+    precondition {
+      condition     = try(var.etcd_snapshots.s3.endpoint_ca == null, true) || try(can(regex("^\\s*-----BEGIN CERTIFICATE-----[\\s\\S]+-----END CERTIFICATE-----\\s*$", var.etcd_snapshots.s3.endpoint_ca)), false)
+      error_message = "The etcd_snapshots.s3.endpoint_ca must be the text of a PEM certificate (-----BEGIN CERTIFICATE----- ...), e.g. file(\"s3-ca.pem\")."
+    }
+
+    precondition {
+      condition     = try(var.etcd_snapshots.s3.access_key_id == null, true) || try(can(regex("^[A-Za-z0-9+/=._~-]{1,128}$", var.etcd_snapshots.s3.access_key_id)), false)
+      error_message = "The etcd_snapshots.s3.access_key_id must be an access key id of 1 to 128 letters, digits or \"+ / = . _ ~ -\"."
+    }
+
+    precondition {
+      condition     = var.etcd_s3_secret_access_key == null || can(regex("^[!#%&(-\\[\\]-_a-~]{1,256}$", trimspace(var.etcd_s3_secret_access_key)))
+      error_message = "The etcd_s3_secret_access_key must be the secret access key alone: 1 to 256 printable ASCII characters without spaces, quotes, backslashes, \"$\" or \"`\"."
+    }
+
+    precondition {
+      condition     = (try(var.etcd_snapshots.s3.access_key_id, null) == null) == (var.etcd_s3_secret_access_key == null)
+      error_message = "The etcd_snapshots.s3.access_key_id and etcd_s3_secret_access_key go together: set both (static credentials) or neither (the machines' own credentials)."
+    }
   }
 }
 
@@ -711,6 +771,25 @@ resource "terraform_data" "install" {
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
     environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(local.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "install", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_NIXOS_ANYWHERE = "github:nix-community/nixos-anywhere/1.13.0", NICO_KEXEC_URL = local.cluster.kexec_url == null ? "" : local.cluster.kexec_url, NICO_HOST_PRIVATE_KEY = nonsensitive(sensitive(tls_private_key.host_key[each.key].private_key_openssh)), NICO_HOST_PUBLIC_KEY = trimspace(tls_private_key.host_key[each.key].public_key_openssh) }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    interpreter = ["/bin/sh", "-c"]
+  }
+}
+
+resource "terraform_data" "pre_change_snapshot" {
+  count = local.deploy && local.cluster.etcd_snapshots.before_changes ? 1 : 0
+  input = {
+    name = "pre-apply-${formatdate("YYYYMMDD-hhmmss", timestamp())}"
+  }
+  triggers_replace = { for name, n in local.deploy_nodes : name => local.node_config_hash[name] if n.role != "worker" }
+  depends_on       = [terraform_data.input_checks, terraform_data.install]
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+
+  provisioner "local-exec" {
+    command     = "eval \"$NICO_SCRIPT\""
+    environment = { NICO_SCRIPT = local.node_script, NICO_ACTION = "snapshot", NICO_NODE = "etcd-snapshot", NICO_SSH_USER = local.cluster.ssh_user, NICO_SSH_KEY = nonsensitive(sensitive(local.ssh_private_key)), NICO_CONNECT_TIMEOUT = local.cluster.ssh_connect_timeout_seconds, NICO_PEERS = join("\n", [for p in local.deploy_peers : p.line]), NICO_CLUSTER_ID = local.cluster_id, NICO_SNAPSHOT_NAME = self.input.name, NICO_SNAPSHOT_ARGS = join(" ", concat(local.cluster.etcd_snapshots.dir == null ? [] : ["--etcd-snapshot-dir", local.cluster.etcd_snapshots.dir], local.cluster.etcd_snapshots.s3 == null ? [] : concat(["--etcd-s3", "--etcd-s3-bucket", local.cluster.etcd_snapshots.s3.bucket], [for k in ["endpoint", "region", "folder"] : "--etcd-s3-${k} ${local.cluster.etcd_snapshots.s3[k]}" if local.cluster.etcd_snapshots.s3[k] != null]))), NICO_SNAPSHOT_S3_ENV = nonsensitive(sensitive(local.etcd_s3_env == null ? "" : local.etcd_s3_env)), NICO_SNAPSHOT_S3_CA = local.etcd_s3_endpoint_ca == null ? "" : local.etcd_s3_endpoint_ca }
     interpreter = ["/bin/sh", "-c"]
   }
 }
@@ -755,7 +834,7 @@ resource "terraform_data" "worker" {
     ssh_user         = local.cluster.ssh_user
   }
   triggers_replace = {
-    configuration   = sha256(jsonencode([local.flake_hash, local.node_settings[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"], { for k, v in local.deploy_nodes[each.key] : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))
+    configuration   = local.node_config_hash[each.key]
     ssh_private_key = sensitive(local.ssh_private_key)
   }
   depends_on = [terraform_data.input_checks, terraform_data.install, terraform_data.init_node, terraform_data.control_plane]

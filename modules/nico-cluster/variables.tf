@@ -140,6 +140,84 @@ variable "drain_timeout_seconds" {
   }
 }
 
+variable "etcd_s3_secret_access_key" {
+  description = "Secret access key for etcd_snapshots.s3, e.g. `file(\"etcd-s3-secret\")`. It reaches the servers only through the secrets channel, as AWS_SECRET_ACCESS_KEY in a root-only environment file of the k3s unit: never a flag or the Nix store. Set it together with etcd_snapshots.s3.access_key_id."
+  type        = string
+  default     = null
+  nullable    = true
+  sensitive   = true
+
+  validation {
+    condition     = var.etcd_s3_secret_access_key == null || can(regex("^[!#%&(-\\[\\]-_a-~]{1,256}$", trimspace(var.etcd_s3_secret_access_key)))
+    error_message = "The etcd_s3_secret_access_key must be the secret access key alone: 1 to 256 printable ASCII characters without spaces, quotes, backslashes, \"$\" or \"`\"."
+  }
+}
+
+variable "etcd_snapshots" {
+  description = "etcd snapshots of the control plane. Unset settings keep k3s's defaults and add no flag: `schedule_cron` (--etcd-snapshot-schedule-cron, default \"0 */12 * * *\"), `retention` (--etcd-snapshot-retention, default 5), `dir` (--etcd-snapshot-dir, default /var/lib/rancher/k3s/server/db/snapshots; created root-only). `before_changes` (default true): one `k3s etcd-snapshot save` on a healthy server before an apply changes a running control-plane node; a failed snapshot stops the apply. `s3` copies every snapshot to a bucket: `bucket`, `endpoint` (host[:port], default s3.amazonaws.com), `region` (default us-east-1), `folder`, `endpoint_ca` (PEM text, e.g. file(\"s3-ca.pem\")) and `access_key_id` (with etcd_s3_secret_access_key)."
+  type = object({
+    schedule_cron  = optional(string)
+    retention      = optional(number)
+    dir            = optional(string)
+    before_changes = optional(bool, true)
+    s3 = optional(object({
+      bucket        = string
+      endpoint      = optional(string)
+      region        = optional(string)
+      folder        = optional(string)
+      endpoint_ca   = optional(string)
+      access_key_id = optional(string)
+    }))
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = try(var.etcd_snapshots.schedule_cron == null, true) || try(can(regex("^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every ([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+|[0-9A-Za-z*/,?-]+( [0-9A-Za-z*/,?-]+){4})$", var.etcd_snapshots.schedule_cron)), false)
+    error_message = "The etcd_snapshots.schedule_cron must be a cron spec of five fields (such as \"0 */12 * * *\") or a descriptor such as \"@daily\" or \"@every 6h\", without quotes, \"$\" or \"%\"."
+  }
+
+  validation {
+    condition     = try(var.etcd_snapshots.retention == null, true) || try(var.etcd_snapshots.retention >= 1 && var.etcd_snapshots.retention <= 1000 && floor(var.etcd_snapshots.retention) == var.etcd_snapshots.retention, false)
+    error_message = "The etcd_snapshots.retention must be a whole number of snapshots from 1 to 1000."
+  }
+
+  validation {
+    condition     = try(var.etcd_snapshots.dir == null, true) || try(can(regex("^(/([A-Za-z0-9_+:-][A-Za-z0-9._+:-]*|\\.[A-Za-z0-9_+:-][A-Za-z0-9._+:-]*|\\.\\.[A-Za-z0-9._+:-]+)){2,}$", var.etcd_snapshots.dir)), false)
+    error_message = "The etcd_snapshots.dir must be an absolute directory of at least two components of letters, digits and \". _ + : -\", without \".\" or \"..\" components or a trailing \"/\", such as /var/lib/etcd-snapshots."
+  }
+
+  validation {
+    condition     = try(var.etcd_snapshots.s3.bucket == null, true) || try(can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.etcd_snapshots.s3.bucket)), false)
+    error_message = "The etcd_snapshots.s3.bucket must be an S3 bucket name: 3 to 63 lowercase letters, digits, \".\" or \"-\", starting and ending with a letter or digit."
+  }
+
+  validation {
+    condition     = try(var.etcd_snapshots.s3.endpoint == null, true) || try(can(regex("^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$", var.etcd_snapshots.s3.endpoint)), false)
+    error_message = "The etcd_snapshots.s3.endpoint must be a host name or address with an optional \":port\", without a scheme or path, such as s3.eu-central-1.amazonaws.com or minio.example.com:9000."
+  }
+
+  validation {
+    condition     = try(var.etcd_snapshots.s3.region == null, true) || try(can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", var.etcd_snapshots.s3.region)), false)
+    error_message = "The etcd_snapshots.s3.region must be a region name of 1 to 64 letters, digits, \"_\" or \"-\", such as eu-central-1."
+  }
+
+  validation {
+    condition     = try(var.etcd_snapshots.s3.folder == null, true) || try(can(regex("^([A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.\\.[A-Za-z0-9_.-]+)(/([A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.\\.[A-Za-z0-9_.-]+)){0,31}$", var.etcd_snapshots.s3.folder)), false)
+    error_message = "The etcd_snapshots.s3.folder must be a key prefix such as prod/etcd: up to 32 \"/\"-separated names of letters, digits, \"_\", \".\" or \"-\", without a leading or trailing \"/\" and without \".\" or \"..\" names."
+  }
+
+  validation {
+    condition     = try(var.etcd_snapshots.s3.endpoint_ca == null, true) || try(can(regex("^\\s*-----BEGIN CERTIFICATE-----[\\s\\S]+-----END CERTIFICATE-----\\s*$", var.etcd_snapshots.s3.endpoint_ca)), false)
+    error_message = "The etcd_snapshots.s3.endpoint_ca must be the text of a PEM certificate (-----BEGIN CERTIFICATE----- ...), e.g. file(\"s3-ca.pem\")."
+  }
+
+  validation {
+    condition     = try(var.etcd_snapshots.s3.access_key_id == null, true) || try(can(regex("^[A-Za-z0-9+/=._~-]{1,128}$", var.etcd_snapshots.s3.access_key_id)), false)
+    error_message = "The etcd_snapshots.s3.access_key_id must be an access key id of 1 to 128 letters, digits or \"+ / = . _ ~ -\"."
+  }
+}
+
 variable "flake_lock" {
   description = "Contents of a flake.lock to copy into the tree, e.g. `file(\"flake.lock\")`, so every node builds from the same inputs. Null writes none."
   type        = string

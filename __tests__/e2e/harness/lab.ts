@@ -105,6 +105,7 @@ export class TestLab {
       chmodSync(join(this.binDir, cmd), 0o755);
     }
     copyFileSync(join(STANDINS, 'lib.sh'), join(this.dir, 'lib', 'standin.sh'));
+    copyFileSync(join(STANDINS, 'k3s-etcd-snapshot.sh'), join(this.dir, 'lib', 'k3s-etcd-snapshot.sh'));
     mkdirSync(join(this.dir, 'runner-bin'));
     copyFileSync(join(STANDINS, 'runner', 'nix'), join(this.dir, 'runner-bin', 'nix'));
     chmodSync(join(this.dir, 'runner-bin', 'nix'), 0o755);

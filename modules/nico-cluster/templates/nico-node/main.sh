@@ -28,6 +28,7 @@ known="$work/known_hosts"
 case $NICO_ACTION in
 deploy) deploy ;;
 install) install ;;
+snapshot) snapshot ;;
 remove) remove ;;
 forget)
   lock_acquire "$NICO_CLUSTER_ID.control-plane" 1 "control-plane nodes change one at a time"
