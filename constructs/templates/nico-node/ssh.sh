@@ -8,7 +8,11 @@ pin() {
   printf '%s %s\n' "$entry" "$4" >>"$known"
 }
 
-# ssh_to HOST PORT KEY COMMAND...: one connection with the machine key; host key pinned when KEY is set.
+# ssh_to HOST PORT KEY COMMAND...: a command over the machine key's connection to HOST:PORT; host key
+# pinned when KEY is set. The first command opens the connection (an OpenSSH ControlMaster, its socket
+# in the step's private directory) and later ones reuse it: one handshake per node and peer in a step,
+# not one per command. ssh_close_all ends them with the step; ControlPersist ends a master left idle
+# (a step killed before its cleanup) after 60 seconds.
 ssh_to() {
   host=$1 port=$2 key=$3
   shift 3
@@ -16,9 +20,24 @@ ssh_to() {
   ssh -i "$work/key" -p "$port" -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout="$NICO_CONNECT_TIMEOUT" \
     -o ConnectionAttempts=1 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -o StrictHostKeyChecking="$checking" \
     -o UserKnownHostsFile="$known" -o GlobalKnownHostsFile=/dev/null -o UpdateHostKeys=no -o LogLevel=ERROR \
+    -o ControlMaster=auto -o ControlPath="$work/cm-%C" -o ControlPersist=60 \
     "$NICO_SSH_USER@$host" "$@"
 }
 ssh_node() { ssh_to "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_KEY" "$@"; }
+
+# ssh_fresh_node: closes the node's connection, so that the next ssh_node opens a new one (after the
+# switch, only a new connection proves that the node can still be reached).
+ssh_fresh_node() {
+  ssh -o ControlPath="$work/cm-%C" -p "$NICO_SSH_PORT" -O exit "$NICO_SSH_USER@$NICO_SSH_HOST" >/dev/null 2>&1 || true
+}
+
+# ssh_close_all: ends every connection this step opened (at its end, from the EXIT trap).
+ssh_close_all() {
+  for socket in "$work"/cm-*; do
+    [ -S "$socket" ] || continue
+    ssh -o ControlPath="$socket" -O exit nico-cluster >/dev/null 2>&1 || true
+  done
+}
 
 # explain WHO HOST PORT KEY SSH-OUTPUT: the likely fix for a failed connection.
 explain() {
