@@ -69,7 +69,7 @@ function scaleTables(results: ScaleResult[]): string[] {
   out.push('| W | step | ours s | ours MiB | floor | floor s | floor MiB | time ratio | memory ratio |', '|---:|---|---:|---:|---|---:|---:|---:|---:|');
   for (const r of results) {
     const m = r.steps;
-    const sum = (a: Measurement, b: Measurement) => ({ wallS: a.wallS + b.wallS, peakRssMiB: Math.max(a.peakRssMiB, b.peakRssMiB) });
+    const sum = (a: Measurement, b: Measurement) => ({ wallS: a.wallS + b.wallS, peakRssMiB: Math.max(a.peakRssMiB, b.peakRssMiB), cpuS: a.cpuS + b.cpuS });
     const row = (step: string, ours: { wallS: number; peakRssMiB: number }, floorName: string, floor?: Measurement) =>
       out.push(
         `| ${r.workers} | ${step} | ${s(ours.wallS)} | ${mib(ours.peakRssMiB)} | ${floorName} | ${floor ? s(floor.wallS) : '-'} | ${floor ? mib(floor.peakRssMiB) : '-'} | ${
@@ -176,7 +176,7 @@ function targets(scale: ScaleResult[], deploy: DeployRun[], rolling: RollingRun[
         'synth + plan, 3+1000, deploy off, against bare blocks',
         3,
         off / m.floorPlanOff.wallS,
-        `${s(off)} s against ${s(m.floorPlanOff.wallS)} s`,
+        `${s(off)} s against ${s(m.floorPlanOff.wallS)} s; CPU ${ratio(m.synthOff.cpuS + m.planOff.cpuS, m.floorPlanOff.cpuS)}, plan alone ${ratio(m.planOff.cpuS, m.floorPlanOff.cpuS)}`,
         `synth alone is ${s(m.synthOff.wallS)} s (${ratio(m.synthOff.wallS, m.floorPlanOff.wallS)} of the floor: Node.js loading ts-node, cdktf and the provider bindings); the plan is ${ratio(m.planOff.wallS, m.floorPlanOff.wallS)}: the module's own locals and resources over 1003 nodes plus one pass of each node rule (README finding 9)`,
       ),
     );
@@ -186,7 +186,7 @@ function targets(scale: ScaleResult[], deploy: DeployRun[], rolling: RollingRun[
         'synth + plan, 3+1000, deploy on, against for_each',
         3,
         on / m.forEachFloorPlanOn.wallS,
-        `${s(on)} s against ${s(m.forEachFloorPlanOn.wallS)} s; ${ratio(on, m.floorPlanOn.wallS)} of bare blocks`,
+        `${s(on)} s against ${s(m.forEachFloorPlanOn.wallS)} s; ${ratio(on, m.floorPlanOn.wallS)} of bare blocks; CPU ${ratio(m.synthOn.cpuS + m.planOn.cpuS, m.forEachFloorPlanOn.cpuS)}`,
         `synth ${s(m.synthOn.wallS)} s; the plan is ${ratio(m.planOn.wallS, m.forEachFloorPlanOn.wallS)} of the for_each floor: each deployment instance's larger body (triggers, provisioner) planned 1003 times (README finding 1)`,
       ),
     );
@@ -195,8 +195,8 @@ function targets(scale: ScaleResult[], deploy: DeployRun[], rolling: RollingRun[
         'apply, 3+1000, deploy off, against bare blocks',
         4,
         m.applyOff.wallS / m.floorApplyOff.wallS,
-        `${s(m.applyOff.wallS)} s against ${s(m.floorApplyOff.wallS)} s`,
-        'the apply plans first (the plan row above) and then creates the keys, CAs and files the floor does not have',
+        `${s(m.applyOff.wallS)} s against ${s(m.floorApplyOff.wallS)} s; CPU ${s(m.applyOff.cpuS)} s against ${s(m.floorApplyOff.cpuS)} s, ${ratio(m.applyOff.cpuS, m.floorApplyOff.cpuS)}`,
+        `the apply plans first (the plan row above), evaluates the configuration again and creates the keys, CAs and files the floor does not have; wall time ${ratio(m.applyOff.wallS, m.applyOff.cpuS)} of its CPU time: waiting for the shared cores`,
       ),
     );
   }
