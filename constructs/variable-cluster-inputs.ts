@@ -2,7 +2,7 @@ import { TerraformLocal, TerraformResource, TerraformVariable } from 'cdktf';
 import { Construct } from 'constructs';
 import { CLUSTER_DEFAULTS, K3S_COMPONENTS, K3S_SNAPSHOT_DEFAULTS, MAX_CONTROL_PLANE_NODES, NODE_DEFAULTS, SNAPSHOT_BEFORE_CHANGES_DEFAULT } from './cluster-description';
 import { IClusterInputs, listFiles, NIX_TEMPLATES_DIR } from './cluster-inputs';
-import { CLUSTER_RULES } from './cluster-rules';
+import { moduleChecks } from './cluster-rules-hcl';
 
 /**
  * Address of the resource whose preconditions hold every rule of the description. Every file of the
@@ -152,11 +152,9 @@ export class VariableClusterInputs extends Construct implements IClusterInputs {
   constructor(scope: Construct, id: string) {
     super(scope, id);
 
+    const rules = moduleChecks();
     for (const [name, spec] of Object.entries(MODULE_VARIABLES)) {
-      const validation = CLUSTER_RULES.filter((r) => r.variables.length === 1 && r.variables[0] === name).map((r) => ({
-        condition: `\${${r.condition}}`,
-        errorMessage: r.errorMessage,
-      }));
+      const validation = (rules.validations[name] ?? []).map((r) => ({ condition: `\${${r.condition}}`, errorMessage: r.errorMessage }));
       const variable = new TerraformVariable(this, name, {
         type: spec.type,
         description: spec.description,
@@ -169,17 +167,17 @@ export class VariableClusterInputs extends Construct implements IClusterInputs {
       if (spec.default !== undefined) variable.addOverride('default', spec.default);
     }
 
-    // Every rule, as a precondition of one resource that every file (and deployment) depends on.
-    // Rules reading several variables can only live here: validation blocks may reference other
-    // variables only from Terraform 1.9 on. Single-variable rules are here too, so that nothing is
-    // written before they pass when a value is unknown until apply. When a value is known at plan, a
-    // failed validation stops the plan before these preconditions run, so no message comes twice.
+    // Every rule is checked once. A rule on one variable is its validation: Terraform checks it at plan,
+    // or at apply when the value is unknown until then, and nothing reading the variable runs before it
+    // passes. Rules across variables are preconditions of one resource that every file (and deployment)
+    // depends on (validation blocks may read other variables only from Terraform 1.9 on).
     const checks = new TerraformResource(this, 'input_checks', { terraformResourceType: 'terraform_data' });
     checks.overrideLogicalId(INPUT_CHECKS.split('.')[1]);
     checks.addOverride(
       'lifecycle.precondition',
-      CLUSTER_RULES.map((r) => ({ condition: `\${${r.condition}}`, error_message: r.preconditionMessage ?? r.errorMessage })),
+      rules.preconditions.map((r) => ({ condition: `\${${r.condition}}`, error_message: r.errorMessage })),
     );
+    for (const [name, value] of Object.entries(rules.locals)) new TerraformLocal(this, `local-${name}`, `\${${value}}`).overrideLogicalId(name);
 
     const locals: Record<string, unknown> = {
       cluster: CLUSTER_LOCAL,

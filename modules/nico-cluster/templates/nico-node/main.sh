@@ -12,6 +12,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/nico-node.XXXXXX")
 LOCK_HELD=""
 cleanup() {
   [ -z "$LOCK_HELD" ] || rm -rf "$LOCK_HELD"
+  ssh_close_all
   rm -rf "$work"
 }
 trap cleanup EXIT
