@@ -25,6 +25,15 @@ const CONFIGURATION_HASH =
   `\${sha256(jsonencode([local.flake_hash, local.node_settings[${NODE}.role == "worker" ? "worker" : "control_plane"], ` +
   `{ for k, v in ${NODE} : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))}`;
 
+/**
+ * The node's labels ("key=value" lines) and taints (one per line): the deploy step applies them to its
+ * Node object, since k3s applies --node-label/--node-taint only when a Node registers.
+ */
+const LABELS_ENV: Record<string, string> = {
+  NICO_LABELS: `join("\\n", [for k, v in ${NODE}.labels : "\${k}=\${v}"])`,
+  NICO_TAINTS: `join("\\n", ${NODE}.taints)`,
+};
+
 /** Environment of every run of the node script, as HCL expressions; the rest comes per action. Reads only `self`. */
 export const CONNECTION_ENV: Record<string, string> = {
   NICO_SCRIPT: 'self.input.script',
@@ -101,7 +110,7 @@ export class NodeDeployment extends Construct {
           interpreter: ['/bin/sh', '-c'],
           command: 'eval "$NICO_SCRIPT"',
           environment:
-            `\${merge(${hclObject({ ...CONNECTION_ENV, NICO_ACTION: '"deploy"', NICO_READY_TIMEOUT: 'local.cluster.ready_timeout_seconds', NICO_ROLLBACK: 'local.cluster.rollback' })}, ` +
+            `\${merge(${hclObject({ ...CONNECTION_ENV, NICO_ACTION: '"deploy"', NICO_READY_TIMEOUT: 'local.cluster.ready_timeout_seconds', NICO_ROLLBACK: 'local.cluster.rollback', ...LABELS_ENV })}, ` +
             `local.flake_payload, local.secrets_payload[${NODE}.role == "worker" ? "worker" : "control_plane"])}`,
         },
       },
