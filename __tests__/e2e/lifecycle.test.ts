@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import { tempDir } from '../helpers/terraform';
-import { Call, ClusterModel, TestLab } from './harness';
+import { Call, ClusterModel, placePods, TestLab } from './harness';
 import { ClusterRuns, startClusterLab, switches } from './support';
 
 jest.setTimeout(20 * 60 * 1000);
@@ -100,6 +100,18 @@ describe('a running 3+2 cluster whose machines are reinstalled', () => {
     expect(w2.annotations).toMatchObject({ 'nico-cluster/labels': 'tier,zone', 'nico-cluster/taints': '' });
     // Only w-02 was redeployed.
     expect(switches(result.calls).map((c) => c.node)).toEqual(['w-02']);
+  });
+
+  test('given a bare pod on a worker, when the worker is redeployed, then the drain fails saying what kubectl said, and the worker is not switched', async () => {
+    const id = (await lab.cluster()).ids[0];
+    placePods(lab.dir, id, 'w-01', [{ name: 'default/debug', owner: 'none' }]);
+    const result = await apply(cluster({ 'w-01': { labels: { disk: 'ssd' } } }));
+    expect(result.code).not.toBe(0);
+    expect(result.output).toMatch(/nico: w-01: error: the drain did not finish, kubectl said: .*cannot delete Pods that declare no controller \(use --force to override\): default\/debug/);
+    expect(switches(result.calls).filter((c) => c.node === 'w-01')).toEqual([]);
+    expect((await theCluster()).nodes['w-01'].unschedulable).toBe(false);
+    placePods(lab.dir, id, 'w-01', []);
+    expect((await apply(cluster())).code).toBe(0);
   });
 
   test("given a cluster whose token is not the one a new worker gets, when the worker is added, then the apply fails naming it and saying what k3s said", async () => {

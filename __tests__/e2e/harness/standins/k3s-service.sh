@@ -55,10 +55,15 @@ refuse() {
   finish 0
 }
 
-# target_cluster: the cluster behind --server (the VIP): the oldest one with a running server; the
-# start waits (fails and restarts) while none answers.
+# target_cluster: the cluster behind --server (the VIP); the start waits (fails and restarts) while
+# none answers. A lab may run several test clusters behind one VIP address (one per Terraform stack):
+# the one made with this token is meant, else the oldest running one (which then refuses the token).
 target_cluster() {
-  target=$(live_clusters | head -n 1)
+  target=""
+  for c in $(live_clusters); do
+    if [ "$(cat "$K3S_MODEL/$c/token")" = "$token" ]; then target=$c; break; fi
+  done
+  [ -n "$target" ] || target=$(live_clusters | head -n 1)
   [ -n "$target" ] || refuse - "level=error msg=\"failed to get CA certs: Get \\\"$server_url/cacerts\\\": dial tcp: connect: connection refused\""
   # pkg/cluster/bootstrap.go shouldBootstrapLoad (joining) -> pkg/clientaccess/token.go
   # ParseAndValidateTokenForUser: a token is required, its CA hash must match the cluster's CA, and
