@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import { tempDir } from '../helpers/terraform';
 import { Call, ClusterModel, placePods, TestLab } from './harness';
+import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
 import { ClusterRuns, startClusterLab, switches } from './support';
 
 jest.setTimeout(20 * 60 * 1000);
@@ -24,6 +25,9 @@ beforeAll(async () => {
   ({ lab, runs } = await startClusterLab(work, ADDRESS, (name) => name.startsWith('cp-')));
   runs.runner = (env) => lab.runnerEnv(env);
 });
+
+// Issue 25: no scenario's plan or apply output holds a secret of the state (harness/secrets.ts).
+expectNoSecretPrintedInAnyScenario(() => lab);
 
 afterAll(async () => {
   await lab?.stop();
