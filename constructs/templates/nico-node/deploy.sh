@@ -36,6 +36,8 @@ EOF
 # The cluster exists already: the flake then makes this node join it, init node included
 # (generator.nix clusterExists: --cluster-init only while the cluster is being created).
 if [ -n "$cluster_exists" ]; then printf 'yes\n' >"$dir/cluster-exists"; fi
+# The hardware report the install left (install.sh): the flake gives it to every configuration.
+if [ -f /var/lib/nico/hardware-configuration.nix ]; then cp /var/lib/nico/hardware-configuration.nix "$dir/"; fi
 if [ ! -f "$dir/flake.lock" ] && [ -f /var/lib/nico/flake.lock ]; then cp /var/lib/nico/flake.lock "$dir/flake.lock"; fi
 if [ ! -f "$dir/flake.lock" ]; then
   echo "nico: $node: locking the flake inputs (the first node; every later node builds from this lock)"
