@@ -352,6 +352,23 @@ function flagRule(key: 'serverExtraFlags' | 'agentExtraFlags', hcl: string): Clu
   };
 }
 
+/**
+ * k3s's data dir is where the deployment puts the cluster's CAs (server/tls) and where it looks for a
+ * node's k3s state (a reinstalled machine has none): a `--data-dir` of the user's would make k3s make
+ * CAs of its own, which the token's CA hash and the kubeconfig do not match.
+ */
+const DATA_DIR_FLAG = '^(--data-dir|-d)([= ]|$)';
+function dataDirRule(key: 'serverExtraFlags' | 'agentExtraFlags', hcl: string): ClusterRule {
+  return {
+    variables: [hcl],
+    condition: `alltrue([for f in var.${hcl} : !can(regex(${hclString(DATA_DIR_FLAG)}, f))])`,
+    errorMessage: `No ${hcl} entry may set --data-dir (or -d): nico-cluster delivers the cluster's CAs to k3s's default data dir, /var/lib/rancher/k3s.`,
+    check: (d) =>
+      listOf(d, key).flatMap(([v, i]) =>
+        matches(DATA_DIR_FLAG, v) ? [{ field: `${key}[${i}]`, rule: 'must not set --data-dir: the cluster CAs are delivered to /var/lib/rancher/k3s', value: v }] : []),
+  };
+}
+
 /** Rules on a list of the user's NixOS module paths; the HCL condition reads the files as Terraform would. */
 function moduleRule(key: 'nixosModules' | 'controlPlaneModules' | 'workerModules' | 'minimalModules', hcl: string): ClusterRule {
   const problem = (p: string): string | undefined => {
@@ -599,6 +616,8 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
   },
   flagRule('serverExtraFlags', 'server_extra_flags'),
   flagRule('agentExtraFlags', 'agent_extra_flags'),
+  dataDirRule('serverExtraFlags', 'server_extra_flags'),
+  dataDirRule('agentExtraFlags', 'agent_extra_flags'),
   {
     variables: ['disable_components'],
     condition: `alltrue([for c in var.disable_components : contains(${hclList(K3S_COMPONENTS)}, c)])`,

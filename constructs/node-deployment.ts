@@ -27,6 +27,15 @@ export const CONFIGURATION_HASH = (n: string) =>
   `{ for k, v in ${n} : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))`;
 
 /**
+ * The node's labels ("key=value" lines) and taints (one per line): the deploy step applies them to its
+ * Node object, since k3s applies --node-label/--node-taint only when a Node registers.
+ */
+const LABELS_ENV: Record<string, string> = {
+  NICO_LABELS: `join("\\n", [for k, v in ${NODE}.labels : "\${k}=\${v}"])`,
+  NICO_TAINTS: `join("\\n", ${NODE}.taints)`,
+};
+
+/**
  * The machine key as the destroy step reads it: from `triggers_replace`, never from `input`.
  * terraform_data copies `input` into its computed `output`, and Terraform does not carry the
  * sensitive mark over to a value the provider computes: the state then lists only
@@ -117,7 +126,7 @@ export class NodeDeployment extends Construct {
           interpreter: ['/bin/sh', '-c'],
           command: 'eval "$NICO_SCRIPT"',
           environment:
-            `\${merge(${hclObject({ ...CONNECTION_ENV, NICO_ACTION: '"deploy"', NICO_READY_TIMEOUT: 'local.cluster.ready_timeout_seconds', NICO_ROLLBACK: 'local.cluster.rollback' })}, ` +
+            `\${merge(${hclObject({ ...CONNECTION_ENV, NICO_ACTION: '"deploy"', NICO_READY_TIMEOUT: 'local.cluster.ready_timeout_seconds', NICO_ROLLBACK: 'local.cluster.rollback', ...LABELS_ENV })}, ` +
             `local.flake_payload, local.secrets_payload[${NODE}.role == "worker" ? "worker" : "control_plane"])}`,
         },
       },

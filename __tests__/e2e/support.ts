@@ -92,7 +92,8 @@ export function kubectlVerbsOn(calls: Call[], node: string): string[] {
 
 /** From a node's first call to its last: the node's deployment as the stand-ins saw it. */
 export function interval(calls: Call[], node: string): Interval {
-  const mine = calls.filter((c) => c.node === node);
+  // kubectl calls a node serves for another node's step (readiness, drain) are not its own deployment.
+  const mine = calls.filter((c) => c.node === node && !(c.command === 'k3s' && c.args[0] === 'kubectl'));
   if (mine.length === 0) throw new Error(`no call on ${node}`);
   return { start: Math.min(...mine.map((c) => c.start)), end: Math.max(...mine.map((c) => c.end)) };
 }

@@ -203,6 +203,23 @@ describe.each(CASES.map((c) => [c.title, c] as const))('given the tree of %s', (
       }
     });
 
+    it("then keepalived tracks the node's own API: a vrrp_script on /readyz whose failure costs more priority than the servers' spread", () => {
+      for (const n of nodes.filter((x) => x.role === 'server')) {
+        const conf = all[n.name].keepalived!.conf;
+        const script = /vrrp_script k3s_api_ready \{([^}]*)\}/.exec(conf)?.[1] ?? '';
+        expect({ node: n.name, script }).toEqual({ node: n.name, script: expect.stringMatching(/script ".*\/bin\/curl --silent --fail --max-time 3 --cacert \/var\/lib\/rancher\/k3s\/server\/tls\/server-ca\.crt --cert \S+client-admin\.crt --key \S+client-admin\.key https:\/\/127\.0\.0\.1:6443\/readyz"/) });
+        expect(script).toMatch(/weight -100\b/);
+        expect(script).toMatch(/user root\b/);
+        // -100 must outweigh the spread of priorities (150 - index) for another server to take over.
+        expect(nodes.filter((x) => x.role === 'server').length).toBeLessThan(100);
+        expect(conf).toMatch(/vrrp_instance k8s_vip \{[\s\S]*track_script \{\s*k3s_api_ready\s*\}/);
+      }
+    });
+
+    it("then k3s's start timeout is off on every release: the deployment's readyTimeoutSeconds governs", () => {
+      for (const n of nodes) expect({ node: n.name, timeout: all[n.name].k3s!.unit.serviceConfig.TimeoutStartSec }).toEqual({ node: n.name, timeout: 0 });
+    });
+
     it('then the firewall opens the ports of each role, and VRRP on control-plane nodes only', () => {
       for (const n of nodes) {
         const fw = all[n.name].firewall;

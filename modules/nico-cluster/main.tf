@@ -304,7 +304,7 @@ resource "terraform_data" "control_plane" {
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback, NICO_LABELS = join("\n", [for k, v in local.deploy_nodes[each.key].labels : "${k}=${v}"]), NICO_TAINTS = join("\n", local.deploy_nodes[each.key].taints) }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
     interpreter = ["/bin/sh", "-c"]
   }
 
@@ -369,7 +369,7 @@ resource "terraform_data" "init_node" {
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback, NICO_LABELS = join("\n", [for k, v in local.deploy_nodes[each.key].labels : "${k}=${v}"]), NICO_TAINTS = join("\n", local.deploy_nodes[each.key].taints) }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
     interpreter = ["/bin/sh", "-c"]
   }
 
@@ -426,56 +426,6 @@ resource "terraform_data" "input_checks" {
     precondition {
       condition     = local.rule_network == null || try(cidrhost("${var.gateway}/${var.prefix_length}", 0) == local.rule_network, true)
       error_message = "The gateway must lie in the subnet of the first control_plane node (prefix_length)."
-    }
-
-    precondition {
-      condition     = try(var.etcd_snapshots.schedule_cron == null, true) || try(can(regex("^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every ([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+|[0-9A-Za-z*/,?-]+( [0-9A-Za-z*/,?-]+){4})$", var.etcd_snapshots.schedule_cron)), false)
-      error_message = "The etcd_snapshots.schedule_cron must be a cron spec of five fields (such as \"0 */12 * * *\") or a descriptor such as \"@daily\" or \"@every 6h\", without quotes, \"$\" or \"%\"."
-    }
-
-    precondition {
-      condition     = try(var.etcd_snapshots.retention == null, true) || try(var.etcd_snapshots.retention >= 1 && var.etcd_snapshots.retention <= 1000 && floor(var.etcd_snapshots.retention) == var.etcd_snapshots.retention, false)
-      error_message = "The etcd_snapshots.retention must be a whole number of snapshots from 1 to 1000."
-    }
-
-    precondition {
-      condition     = try(var.etcd_snapshots.dir == null, true) || try(can(regex("^(/([A-Za-z0-9_+:-][A-Za-z0-9._+:-]*|\\.[A-Za-z0-9_+:-][A-Za-z0-9._+:-]*|\\.\\.[A-Za-z0-9._+:-]+)){2,}$", var.etcd_snapshots.dir)), false)
-      error_message = "The etcd_snapshots.dir must be an absolute directory of at least two components of letters, digits and \". _ + : -\", without \".\" or \"..\" components or a trailing \"/\", such as /var/lib/etcd-snapshots."
-    }
-
-    precondition {
-      condition     = try(var.etcd_snapshots.s3.bucket == null, true) || try(can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.etcd_snapshots.s3.bucket)), false)
-      error_message = "The etcd_snapshots.s3.bucket must be an S3 bucket name: 3 to 63 lowercase letters, digits, \".\" or \"-\", starting and ending with a letter or digit."
-    }
-
-    precondition {
-      condition     = try(var.etcd_snapshots.s3.endpoint == null, true) || try(can(regex("^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$", var.etcd_snapshots.s3.endpoint)), false)
-      error_message = "The etcd_snapshots.s3.endpoint must be a host name or address with an optional \":port\", without a scheme or path, such as s3.eu-central-1.amazonaws.com or minio.example.com:9000."
-    }
-
-    precondition {
-      condition     = try(var.etcd_snapshots.s3.region == null, true) || try(can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", var.etcd_snapshots.s3.region)), false)
-      error_message = "The etcd_snapshots.s3.region must be a region name of 1 to 64 letters, digits, \"_\" or \"-\", such as eu-central-1."
-    }
-
-    precondition {
-      condition     = try(var.etcd_snapshots.s3.folder == null, true) || try(can(regex("^([A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.\\.[A-Za-z0-9_.-]+)(/([A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.\\.[A-Za-z0-9_.-]+)){0,31}$", var.etcd_snapshots.s3.folder)), false)
-      error_message = "The etcd_snapshots.s3.folder must be a key prefix such as prod/etcd: up to 32 \"/\"-separated names of letters, digits, \"_\", \".\" or \"-\", without a leading or trailing \"/\" and without \".\" or \"..\" names."
-    }
-
-    precondition {
-      condition     = try(var.etcd_snapshots.s3.endpoint_ca == null, true) || try(can(regex("^\\s*-----BEGIN CERTIFICATE-----[\\s\\S]+-----END CERTIFICATE-----\\s*$", var.etcd_snapshots.s3.endpoint_ca)), false)
-      error_message = "The etcd_snapshots.s3.endpoint_ca must be the text of a PEM certificate (-----BEGIN CERTIFICATE----- ...), e.g. file(\"s3-ca.pem\")."
-    }
-
-    precondition {
-      condition     = try(var.etcd_snapshots.s3.access_key_id == null, true) || try(can(regex("^[A-Za-z0-9+/=._~-]{1,128}$", var.etcd_snapshots.s3.access_key_id)), false)
-      error_message = "The etcd_snapshots.s3.access_key_id must be an access key id of 1 to 128 letters, digits or \"+ / = . _ ~ -\"."
-    }
-
-    precondition {
-      condition     = var.etcd_s3_secret_access_key == null || can(regex("^[!#%&(-\\[\\]-_a-~]{1,256}$", trimspace(var.etcd_s3_secret_access_key)))
-      error_message = "The etcd_s3_secret_access_key must be the secret access key alone: 1 to 256 printable ASCII characters without spaces, quotes, backslashes, \"$\" or \"`\"."
     }
 
     precondition {
@@ -584,7 +534,7 @@ resource "terraform_data" "worker" {
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback, NICO_LABELS = join("\n", [for k, v in local.deploy_nodes[each.key].labels : "${k}=${v}"]), NICO_TAINTS = join("\n", local.deploy_nodes[each.key].taints) }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
     interpreter = ["/bin/sh", "-c"]
   }
 

@@ -10,6 +10,11 @@ variable "agent_extra_flags" {
     condition     = alltrue([for f in var.agent_extra_flags : can(regex("^--[^\\r\\n]+$", f))])
     error_message = "Every agent_extra_flags entry must be a k3s flag starting with \"--\" (value included, e.g. \"--cluster-cidr=10.42.0.0/16\"), on one line."
   }
+
+  validation {
+    condition     = alltrue([for f in var.agent_extra_flags : !can(regex("^(--data-dir|-d)([= ]|$)", f))])
+    error_message = "No agent_extra_flags entry may set --data-dir (or -d): nico-cluster delivers the cluster's CAs to k3s's default data dir, /var/lib/rancher/k3s."
+  }
 }
 
 variable "control_plane" {
@@ -337,6 +342,11 @@ variable "server_extra_flags" {
   validation {
     condition     = alltrue([for f in var.server_extra_flags : can(regex("^--[^\\r\\n]+$", f))])
     error_message = "Every server_extra_flags entry must be a k3s flag starting with \"--\" (value included, e.g. \"--cluster-cidr=10.42.0.0/16\"), on one line."
+  }
+
+  validation {
+    condition     = alltrue([for f in var.server_extra_flags : !can(regex("^(--data-dir|-d)([= ]|$)", f))])
+    error_message = "No server_extra_flags entry may set --data-dir (or -d): nico-cluster delivers the cluster's CAs to k3s's default data dir, /var/lib/rancher/k3s."
   }
 }
 

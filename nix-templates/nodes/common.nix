@@ -128,6 +128,10 @@ in
       systemd.services.k3s = {
         after = [ "nico-secrets.service" ] ++ lib.optional nodeData.waitForVip "nico-wait-for-vip.service";
         requires = [ "nico-secrets.service" ] ++ lib.optional nodeData.waitForVip "nico-wait-for-vip.service";
+        # The deployment's readyTimeoutSeconds decides how long a start may take (then it rolls
+        # back). The k3s module's own limit differs by release (90 s on 24.11/25.05, none on the
+        # newest): a joiner syncing etcd for longer would be killed and restarted over and over.
+        serviceConfig.TimeoutStartSec = lib.mkForce 0;
       };
     })
 

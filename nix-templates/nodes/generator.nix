@@ -135,11 +135,16 @@ let
   # deployed and writes it as `initNode`, so reordering or removing nodes never makes another node
   # run --cluster-init (a second cluster); NICO's cluster.nix has no such field: the first node.
   initNode = cluster.initNode or (builtins.head controlPlane).name;
+  # Set (by flake.nix, from the `cluster-exists` file the deploy step writes) once the cluster
+  # exists: then the init node too joins through the VIP. k3s creates a NEW etcd cluster whenever
+  # a server with an empty data dir has no --server (k3s pkg/cluster/bootstrap.go
+  # shouldBootstrapLoad), so a reinstalled init node with --cluster-init would split the cluster.
+  clusterExists = cluster.clusterExists or false;
 
   mkNode = role: index: node:
     let
       first = role == "server" && index == 0;
-      init = role == "server" && node.name == initNode;
+      init = role == "server" && node.name == initNode && !clusterExists;
     in
     {
       inherit (node) name ip;

@@ -10,7 +10,7 @@ upload_and_switch() {
     cluster_lock=$(peers_run 'cat /var/lib/nico/flake.lock 2>/dev/null' 2>/dev/null | base64 | tr -d '\n' || true)
   fi
   {
-    printf 'node=%s dir=%s rollback=%s rollback_after=%s\n' "$(q "$node")" "$(q "$NICO_REMOTE_DIR")" "$NICO_ROLLBACK" "$1"
+    printf 'node=%s dir=%s rollback=%s rollback_after=%s cluster_exists=%s\n' "$(q "$node")" "$(q "$NICO_REMOTE_DIR")" "$NICO_ROLLBACK" "$1" "$cluster_exists"
     cat <<'EOF'
 set -eu
 umask 077
@@ -33,6 +33,9 @@ EOF
     emit NICO_FILE "$NICO_FILE_COUNT" '"$dir"'
     [ -z "$cluster_lock" ] || printf 'put "$dir"/flake.lock <<%s\n%s\n%s\n' "'NICO_EOF'" "$cluster_lock" NICO_EOF
     cat <<'EOF'
+# The cluster exists already: the flake then makes this node join it, init node included
+# (generator.nix clusterExists: --cluster-init only while the cluster is being created).
+if [ -n "$cluster_exists" ]; then printf 'yes\n' >"$dir/cluster-exists"; fi
 # The hardware report the install left (install.sh): the flake gives it to every configuration.
 if [ -f /var/lib/nico/hardware-configuration.nix ]; then cp /var/lib/nico/hardware-configuration.nix "$dir/"; fi
 if [ ! -f "$dir/flake.lock" ] && [ -f /var/lib/nico/flake.lock ]; then cp /var/lib/nico/flake.lock "$dir/flake.lock"; fi
@@ -67,20 +70,51 @@ EOF
 # confirm_ready: a new connection (the switch may have cut the old path off) waits until the node is
 # ready, then cancels its rollback timer; a node not ready in time is rolled back now, and the
 # journal of the units that make it ready is shown. Exit 3: not ready (rolled back).
+# Ready: the init node creating the cluster answers /readyz; any other node's Node object is Ready,
+# as a server sees it (its own API for a server; a control-plane peer for a worker, which has no
+# admin credentials). An active k3s unit is not readiness: an agent refused for its token, its CA
+# hash or its node password keeps running and never joins.
 confirm_ready() {
+  if [ "$NICO_ROLE" = worker ]; then
+    deadline=$(($(date +%s) + NICO_READY_TIMEOUT))
+    ready_query="$(kubectl_cmd get) node $(q "$node") -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}' 2>/dev/null"
+    until [ "$(api_run "$ready_query" 2>/dev/null)" = True ]; do
+      if [ "$(date +%s)" -ge "$deadline" ]; then
+        finish_on_node not-ready
+        return
+      fi
+      sleep 2
+    done
+    finish_on_node ready
+    return
+  fi
+  if [ "$NICO_ROLE" = init ] && [ -z "$cluster_exists" ]; then ready_role=init; else ready_role=member; fi
   {
-    printf 'node=%s role=%s timeout=%s rollback=%s cluster=%s\n' "$(q "$node")" "$NICO_ROLE" "$NICO_READY_TIMEOUT" "$NICO_ROLLBACK" "$(q "$NICO_CLUSTER_ID")"
-    cat <<'EOF'
+    printf 'node=%s role=%s timeout=%s rollback=%s cluster=%s\n' "$(q "$node")" "$ready_role" "$NICO_READY_TIMEOUT" "$NICO_ROLLBACK" "$(q "$NICO_CLUSTER_ID")"
+    cat <<'NICO_END'
 set -eu
 umask 077
 case $role in
-init) ready() { k3s kubectl get --raw /readyz 2>/dev/null | grep -qx ok; } ;;
-joiner) ready() { [ "$(k3s kubectl get node "$node" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; } ;;
-*) ready() { systemctl is-active --quiet k3s; } ;;
+init) ready() { timeout 20 k3s kubectl --request-timeout=15s get --raw /readyz 2>/dev/null | grep -qx ok; } ;;
+*) ready() { [ "$(timeout 20 k3s kubectl --request-timeout=15s get node "$node" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; } ;;
 esac
 deadline=$(( $(date +%s) + timeout ))
 until ready; do
   if [ "$(date +%s)" -ge "$deadline" ]; then
+NICO_END
+    not_ready_lines
+    cat <<'NICO_END'
+  fi
+  sleep 2
+done
+NICO_END
+    ready_lines
+  } | ssh_node sh -s
+}
+
+# The node-side end of a readiness wait: not ready (its journal, the rollback, exit 3), or ready.
+not_ready_lines() {
+  cat <<'NICO_END'
     echo "nico: $node: not ready within $timeout s; the last lines of its journal:" >&2
     journalctl -u k3s -u keepalived -u nico-secrets -u nico-wait-for-vip -n 25 --no-pager 2>&1 | sed "s/^/nico: $node: journal: /" >&2 || true
     if [ "$rollback" = true ]; then
@@ -88,14 +122,102 @@ until ready; do
       /var/lib/nico/rollback >&2
     fi
     exit 3
-  fi
-  sleep 2
-done
+NICO_END
+}
+ready_lines() {
+  cat <<'NICO_END'
 systemctl stop nico-rollback.timer 2>/dev/null || true
 printf '%s\n' "$cluster" >/var/lib/nico/deployed
 echo "nico: $node: ready"
-EOF
+NICO_END
+}
+
+# finish_on_node ready|not-ready: a worker's wait ran here (through a peer); this ends it on the node.
+finish_on_node() {
+  {
+    printf 'node=%s timeout=%s rollback=%s cluster=%s\n' "$(q "$node")" "$NICO_READY_TIMEOUT" "$NICO_ROLLBACK" "$(q "$NICO_CLUSTER_ID")"
+    echo 'set -eu'
+    if [ "$1" = ready ]; then ready_lines; else not_ready_lines; fi
   } | ssh_node sh -s
+}
+
+# k3s_state_dir: what k3s keeps once the node has joined (generator.nix joinedMarker); gone on a new
+# or reinstalled machine.
+k3s_state_dir() { if [ "$NICO_ROLE" = worker ]; then echo /var/lib/rancher/k3s/agent/kubelet.kubeconfig; else echo /var/lib/rancher/k3s/server/db/etcd; fi; }
+
+# decide_cluster_exists (init node only): the cluster exists when another control-plane node holds
+# k3s server state. Only when every other one answers and none does is the cluster being created;
+# then, and only then, the init node runs --cluster-init (k3s bootstrap.go shouldBootstrapLoad: a
+# server with an empty data dir and no --server creates a NEW cluster, whatever else runs).
+decide_cluster_exists() {
+  cluster_exists=""
+  [ -n "${NICO_PEERS:-}" ] || return 0
+  printf '%s\n' "$NICO_PEERS" >"$work/state-peers"
+  unknown=""
+  while read -r p_name p_host p_port p_key; do
+    [ -n "$p_name" ] || continue
+    pin "$p_name" "$p_host" "$p_port" "$p_key"
+    if answer=$(ssh_to "$p_host" "$p_port" "$p_key" 'if [ -e /var/lib/rancher/k3s/server/db/etcd ]; then echo member; else echo none; fi' </dev/null 2>/dev/null); then
+      if [ "$answer" = member ]; then
+        cluster_exists=1
+        return 0
+      fi
+    else
+      unknown="$unknown $p_name"
+    fi
+  done <"$work/state-peers"
+  if [ -n "$unknown" ] && [ "$has_state" != yes ]; then
+    fail "cannot tell whether the cluster exists: no SSH answer from$unknown. Creating it now could start a second cluster next to a running one; not switched. Bring those nodes back (or mark them gone) and apply again"
+  fi
+}
+
+# rejoin_if_known: a node whose k3s state is gone while its Node object exists (a reinstalled or
+# replaced machine) would be refused by k3s (etcd.go join: duplicate node name; nodepassword.go
+# verifyHash: node password rejected): its old Node (and with it its etcd member and password
+# secret) is drained and deleted through a peer first, as a removal does.
+rejoin_if_known() {
+  if node_object_exists; then
+    say "its k3s state is gone while its Node object exists (a reinstalled or replaced machine): deleting the old Node before it rejoins"
+    drain_and_delete drain || fail "could not delete its old Node object through another control-plane node; not switched (k3s would refuse it to join)"
+  else
+    code=$?
+    [ "$code" = 1 ] || fail "no control-plane node with a working Kubernetes API could tell whether its old Node object exists; not switched (k3s could refuse it, or it could split the cluster)"
+  fi
+}
+
+# reconcile_labels_taints: --node-label/--node-taint apply only when a Node registers (k3s docs "Node
+# Labels and Taints"), so the description's labels and taints are applied to the Node object through
+# a peer: set with --overwrite, and those this project set earlier (annotations nico-cluster/labels and
+# nico-cluster/taints) but no longer wants are removed. Labels and taints it never set are left alone.
+# node_api_run COMMAND: a server (just seen ready) answers for itself; a worker through a peer.
+node_api_run() { if [ "$NICO_ROLE" = worker ]; then api_run "$1"; else ssh_node "$1" </dev/null; fi; }
+reconcile_labels_taints() {
+  prev=$(node_api_run "$(kubectl_cmd get) node $(q "$node") -o 'jsonpath={.metadata.annotations.nico-cluster/labels}'; echo; $(kubectl_cmd get) node $(q "$node") -o 'jsonpath={.metadata.annotations.nico-cluster/taints}'; echo") ||
+    fail "ready, but no control-plane node with a working API could read its Node's labels and taints"
+  prev_labels=$(printf '%s\n' "$prev" | sed -n 1p | tr ',' ' ')
+  prev_taints=$(printf '%s\n' "$prev" | sed -n 2p | tr ',' ' ')
+  want_labels=$(printf '%s\n' "${NICO_LABELS:-}" | sed '/^$/d')
+  want_taints=$(printf '%s\n' "${NICO_TAINTS:-}" | sed '/^$/d')
+  # A taint is identified by its key and effect: key[=value]:Effect -> key:Effect.
+  want_ids=$(printf '%s\n' "$want_taints" | sed 's/=[^:]*:/:/')
+  cmd=""
+  args=""
+  for l in $want_labels; do args="$args $(q "$l")"; done
+  for key in $prev_labels; do
+    printf '%s\n' "$want_labels" | grep -q "^$key=" || args="$args $(q "$key-")"
+  done
+  [ -z "$args" ] || cmd="$(kubectl_cmd label) node $(q "$node") --overwrite$args >/dev/null && "
+  for id in $prev_taints; do
+    # Removing a taint someone already removed is not an error here.
+    printf '%s\n' "$want_ids" | grep -qxF "$id" || cmd="$cmd { $(kubectl_cmd taint) node $(q "$node") $(q "$id-") >/dev/null 2>&1 || true; } && "
+  done
+  args=""
+  for t in $want_taints; do args="$args $(q "$t")"; done
+  [ -z "$args" ] || cmd="$cmd$(kubectl_cmd taint) node $(q "$node") --overwrite$args >/dev/null && "
+  labels_note=$(printf '%s\n' "$want_labels" | sed '/^$/d; s/=.*//' | paste -sd , -)
+  taints_note=$(printf '%s\n' "$want_ids" | sed '/^$/d' | paste -sd , -)
+  cmd="$cmd$(kubectl_cmd annotate) node $(q "$node") --overwrite $(q "nico-cluster/labels=$labels_note") $(q "nico-cluster/taints=$taints_note") >/dev/null"
+  node_api_run "$cmd" || fail "ready, but its labels and taints could not be applied to its Node object (see above)"
 }
 
 deploy() {
@@ -106,15 +228,19 @@ deploy() {
   check_connection
   # A node that already runs this cluster's configuration is a member: a redeploy drains it first.
   if [ "$(ssh_node cat /var/lib/nico/deployed 2>/dev/null </dev/null)" = "$NICO_CLUSTER_ID" ]; then member=member; else member=new; fi
+  has_state=$(ssh_node "if [ -e $(k3s_state_dir) ]; then echo yes; else echo no; fi" </dev/null) || fail "lost the connection while looking at its k3s state"
   take_turn "$member"
+  if [ "$NICO_ROLE" = init ]; then decide_cluster_exists; else cluster_exists=1; fi
+  if [ "$has_state" = no ] && [ -n "$cluster_exists" ]; then rejoin_if_known; fi
   drained=""
-  if [ "$member" = member ] && [ -n "${NICO_PEERS:-}" ]; then
+  if [ "$member" = member ] && [ "$has_state" = yes ] && [ -n "${NICO_PEERS:-}" ]; then
     say "cordoning and draining (at most ${NICO_DRAIN_TIMEOUT}s) before the switch"
     kubectl_peer cordon >/dev/null || fail "could not cordon it through another control-plane node"
     drained=1
-    if ! kubectl_peer drain --ignore-daemonsets --delete-emptydir-data "--timeout=${NICO_DRAIN_TIMEOUT}s" >/dev/null; then
+    if ! said=$(api_run "$(kubectl_cmd drain $((NICO_DRAIN_TIMEOUT + KUBECTL_TIMEOUT * 2))) --ignore-daemonsets --delete-emptydir-data --timeout=${NICO_DRAIN_TIMEOUT}s $(q "$node") 2>&1"); then
       kubectl_peer uncordon >/dev/null || true
-      fail "draining did not finish within ${NICO_DRAIN_TIMEOUT}s (a PodDisruptionBudget?); not switched, uncordoned again"
+      printf '%s\n' "$said" | sed '/^$/d; s/^/  kubectl: /' >&2
+      fail "the drain did not finish, kubectl said: $(printf '%s\n' "$said" | grep -m1 -i 'error' | cut -c1-300); not switched, uncordoned again"
     fi
   fi
   say "uploading the flake tree to $NICO_REMOTE_DIR and the secrets to /var/lib/nico/secrets"
@@ -137,4 +263,5 @@ deploy() {
     fail "not ready within ${NICO_READY_TIMEOUT}s after the switch (rollback is off)"
   fi
   if [ -n "$drained" ]; then kubectl_peer uncordon >/dev/null || fail "ready, but could not uncordon it through another control-plane node"; fi
+  reconcile_labels_taints
 }

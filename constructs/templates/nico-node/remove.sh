@@ -1,4 +1,4 @@
-# remove.sh: a node leaves the cluster: drained and deleted through a peer, then #minimal.
+# remove.sh: a node leaves the cluster: drained and deleted through a peer (confirmed gone), then #minimal.
 
 remove() {
   if [ "$NICO_GONE" = true ]; then
@@ -12,7 +12,14 @@ remove() {
     say "the whole cluster is being destroyed: no drain"
   else
     take_turn member
-    drain_and_delete drain
+    if [ -z "${NICO_PEERS:-}" ]; then
+      # The last control-plane node: no cluster is left to remove it from.
+      say "no other control-plane node: the cluster ends with it; nothing to drain or delete"
+    else
+      # Never wiped while the cluster still knows it: a server's etcd member would stay behind (and
+      # count against quorum for ever), a worker's Node and password secret would refuse it later.
+      drain_and_delete drain || fail "its Node object could not be deleted through any other control-plane node, so its etcd member may still exist: NOT cleaned with #minimal. Bring a control-plane node's API back and destroy again, or, if this machine is gone for good, mark it gone: true first"
+    fi
   fi
   say "cleaning with #minimal"
   {

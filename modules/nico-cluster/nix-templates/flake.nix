@@ -23,7 +23,10 @@
       # Present only under NICO, which injects secrets into the flake directory.
       optionalFile = name: if builtins.pathExists (file name) then file name else null;
 
-      generated = import ./nodes/generator.nix (import (injected "cluster.nix"));
+      # nico-cluster's deploy step writes `cluster-exists` once the cluster runs: every server,
+      # the init node included, then joins it instead of creating one (nodes/generator.nix).
+      generated = import ./nodes/generator.nix (import (injected "cluster.nix")
+        // (if builtins.pathExists (file "cluster-exists") then { clusterExists = true; } else { }));
 
       # The first line of a text file next to this flake, without surrounding blanks.
       firstLine = name:

@@ -44,7 +44,8 @@ while [ $# -gt 0 ]; do
 done
 
 grep -qx "$NICO_TEST_NODE" "$NICO_TEST_LAB/servers" || finish 1 "etcd-snapshot: etcd database not found in /var/lib/rancher/k3s/server (this node runs no server)"
-k3s_running || finish 1 "Error: etcd-snapshot: failed to get etcd-snapshot: Post \"https://127.0.0.1:6443/db/snapshot\": dial tcp 127.0.0.1:6443: connect: connection refused"
+# The server answers only while its k3s process runs (the lab's cluster model, k3s-model.sh).
+process_alive "$NICO_TEST_NODE" || finish 1 "Error: etcd-snapshot: failed to get etcd-snapshot: Post \"https://127.0.0.1:6443/db/snapshot\": dial tcp 127.0.0.1:6443: connect: connection refused"
 [ "$(cat "$NICO_TEST_CONTROL.etcd-snapshot" 2>/dev/null)" != fail ] || finish 1 "Error: etcd-snapshot error ID 4821: failed to save snapshot: stand-in failure for $NICO_TEST_NODE"
 if [ "$s3" = true ]; then
   [ -n "$bucket" ] || finish 1 "Error: failed to initialize S3 client: s3 bucket name was not set"

@@ -1,8 +1,10 @@
 # Control-plane node: k3s server with embedded etcd, and keepalived holding the API VIP.
-{ config, lib, options, nodeData, ... }:
+{ config, lib, options, pkgs, nodeData, ... }:
 let
   vrrp = nodeData.keepalived;
   nftables = config.networking.nftables.enable;
+  apiCheck = "k3s_api_ready";
+  tls = nodeData.secrets.k3sTlsDir;
 in
 {
   services.k3s = {
@@ -27,6 +29,20 @@ in
 
   services.keepalived = {
     enable = true;
+    # The VIP follows the API: a server whose API is not ready (k3s dead, etcd without it) loses
+    # `weight` priority, which is more than the spread of the servers' priorities (150 - index),
+    # so a healthy server takes the VIP over. /readyz needs a client certificate (k3s runs the API
+    # server with anonymous auth off): the admin one k3s writes next to its CAs. As root: the
+    # module's default script user (keepalived_script) exists on no NixOS system by default.
+    vrrpScripts.${apiCheck} = {
+      script = "${pkgs.curl}/bin/curl --silent --fail --max-time 3 --cacert ${tls}/server-ca.crt --cert ${tls}/client-admin.crt --key ${tls}/client-admin.key https://127.0.0.1:6443/readyz";
+      interval = 5;
+      timeout = 5;
+      fall = 3;
+      rise = 2;
+      weight = -100;
+      user = "root";
+    };
     # VRRP is IP protocol 112, which the NixOS firewall drops: without this every server
     # hears no adverts, considers itself MASTER and claims the VIP. Older keepalived modules
     # open it with iptables rules only; newer ones add an nftables rule when nftables is on.
@@ -37,6 +53,7 @@ in
       priority = vrrp.priority;
       virtualRouterId = vrrp.virtualRouterId;
       virtualIps = [ { addr = vrrp.address; } ];
+      trackScripts = [ apiCheck ];
       # The NixOS module has no authentication option. keepalived reads 8 characters at most.
       extraConfig = ''
         authentication {
