@@ -110,6 +110,10 @@ deploy() {
     say "cordoning and draining (at most ${NICO_DRAIN_TIMEOUT}s) before the switch"
     kubectl_peer cordon >/dev/null || fail "could not cordon it through another control-plane node"
     drained=1
+  fi
+  # Cordoned while no failure of this apply was known (take_turn holds the apply's mutex until here).
+  mutex_release
+  if [ -n "$drained" ]; then
     if ! kubectl_peer drain --ignore-daemonsets --delete-emptydir-data "--timeout=${NICO_DRAIN_TIMEOUT}s" >/dev/null; then
       kubectl_peer uncordon >/dev/null || true
       fail "draining did not finish within ${NICO_DRAIN_TIMEOUT}s (a PodDisruptionBudget?); not switched, uncordoned again"

@@ -9,9 +9,11 @@ remove() {
   # A whole-cluster destroy removes every node: draining into a dying cluster only costs time.
   if teardown_in_progress; then
     [ "$NICO_ROLE" = worker ] || take_turn member
+    mutex_release
     say "the whole cluster is being destroyed: no drain"
   else
     take_turn member
+    mutex_release
     drain_and_delete drain
   fi
   say "cleaning with #minimal"
