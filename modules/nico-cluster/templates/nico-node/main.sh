@@ -1,6 +1,9 @@
 # main.sh: sets up the step's private directory and runs the action. The parts before it only define
 # functions; constructs/cluster-deployment.ts joins them in this order (NODE_SCRIPT_PARTS).
 
+# Inside the step's agent (below): TMPDIR as Terraform gave it (a setgid ssh-agent, as Debian's, runs its
+# command without TMPDIR).
+[ -z "${NICO_STEP_AGENT:-}" ] || TMPDIR=$NICO_STEP_TMPDIR
 # Every step, the teardown marker too, first checks this user's runner state directory (runner-state.sh).
 state_open
 
@@ -19,7 +22,7 @@ if [ -z "${NICO_STEP_AGENT:-}" ]; then
   command -v ssh-agent >/dev/null 2>&1 && command -v ssh-add >/dev/null 2>&1 ||
     fail "this step needs ssh-agent and ssh-add (OpenSSH) on the machine that runs Terraform: the machine key is kept in an agent, never in a file"
   step_dir
-  NICO_STEP_AGENT=$STEP_DIR exec ssh-agent -a "$STEP_DIR/agent" /bin/sh -c 'eval "$NICO_SCRIPT"'
+  NICO_STEP_AGENT=$STEP_DIR NICO_STEP_TMPDIR=${TMPDIR:-} exec ssh-agent -a "$STEP_DIR/agent" /bin/sh -c 'eval "$NICO_SCRIPT"'
 fi
 STEP_DIR="$STATE_BASE/step.$TOKEN"
 [ "$NICO_STEP_AGENT" = "$STEP_DIR" ] || fail "the step's agent runs for $NICO_STEP_AGENT, not for $STEP_DIR"
