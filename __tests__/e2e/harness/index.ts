@@ -5,6 +5,8 @@ export type { LabOptions, SshOptions } from './lab';
 export { LabNode } from './node';
 export type { NodeSpec, NodeControl, NodeState } from './node';
 export type { Call, FlakeEntry, FlakeListing } from './calls';
+export { readClusterModel, placePods } from './cluster';
+export type { ClusterModel, ModelCluster, ModelNode, ModelProcess } from './cluster';
 export { run } from './run';
 export type { ExecOptions, ExecResult } from './run';
 export { generateKeyPair } from './keys';

@@ -1,8 +1,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Call, readCalls } from './calls';
+import { ClusterModel, readClusterModel } from './cluster';
 import { createNamespace, deleteStaleNamespaces, destroyNamespaceSync } from './netns';
 import { HOST_MOUNT_POINTS, LabNode, NodeSpec } from './node';
 import { ExecOptions, ExecResult, run, spawnWith } from './run';
@@ -105,6 +106,8 @@ export class TestLab {
       chmodSync(join(this.binDir, cmd), 0o755);
     }
     copyFileSync(join(STANDINS, 'lib.sh'), join(this.dir, 'lib', 'standin.sh'));
+    // The k3s stand-in's parts (its cluster model, service start, kubectl, and any added later).
+    for (const part of readdirSync(STANDINS).filter((f) => /^k3s-.*\.sh$/.test(f))) copyFileSync(join(STANDINS, part), join(this.dir, 'lib', part));
     mkdirSync(join(this.dir, 'runner-bin'));
     copyFileSync(join(STANDINS, 'runner', 'nix'), join(this.dir, 'runner-bin', 'nix'));
     chmodSync(join(this.dir, 'runner-bin', 'nix'), 0o755);
@@ -172,6 +175,11 @@ export class TestLab {
    */
   runnerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
     return { ...env, PATH: `${join(this.dir, 'runner-bin')}:${env.PATH ?? process.env.PATH}`, NICO_TEST_LAB: this.dir };
+  }
+
+  /** The cluster model the k3s stand-ins keep (Node objects, etcd members, cluster ids, node passwords). */
+  cluster(): Promise<ClusterModel> {
+    return readClusterModel(this.dir);
   }
 
   /** All stand-in calls of all nodes, in the order they finished. */

@@ -33,6 +33,8 @@ export interface NodeControl {
   failReadiness?: boolean;
   /** The system a switch makes cuts SSH off (sshd stops answering) until rolled back. */
   cutSsh?: boolean;
+  /** Its k3s is down from now on (API refused, etcd member not voting, Node not Ready); SSH still answers. */
+  apiDown?: boolean;
 }
 
 // Private tmpfs per node, mounted before sshd starts, so each node sees its own copy of these paths as
