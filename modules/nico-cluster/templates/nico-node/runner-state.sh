@@ -108,10 +108,31 @@ stop_if_failed() {
   fail "not switched: ${first%%: *} failed earlier in this apply (${first#*: }); no further node is switched in this apply, the next apply resumes with the rest once that is fixed"
 }
 
-# out_of_service_elsewhere: how many workers the cluster shows cordoned that hold no turn of this
-# apply (a worker a failed apply left cordoned counts against maxUnavailable until it is uncordoned).
-# Overridden once the cluster model answers; 0 when no control-plane node is reachable.
-out_of_service_elsewhere() { echo 0; }
+# out_of_service_elsewhere NAME: for the workers' turns, how many other workers the cluster shows
+# cordoned while they hold no turn of this apply: a worker that an earlier apply left cordoned (it
+# failed) counts against maxUnavailable until it is uncordoned. The cluster, seen through a
+# control-plane node, is the only record a fresh runner has. 0 when no control-plane node answers
+# (the cordon that follows fails then anyway).
+out_of_service_elsewhere() {
+  if [ "$1" != workers ] || [ -z "${NICO_PEERS:-}" ]; then
+    echo 0
+    return 0
+  fi
+  tpl='{range .items[*]}{.metadata.name}{"\n"}{end}'
+  cordoned=$(peers_run "k3s kubectl get nodes --field-selector spec.unschedulable=true -o $(q "jsonpath=$tpl")" 2>/dev/null) || cordoned=""
+  # The nodes that do not count (this one, the control-plane nodes, the holders of this apply's
+  # turns), a separator line, then the cordoned ones.
+  {
+    printf '%s\n' "$node" "$NICO_PEERS" | awk '{ print $1 }'
+    for turn in "$APPLY_DIR"/workers.*; do readlink "$turn" 2>/dev/null | awk '{ print $2 }'; done
+    echo /
+    printf '%s\n' "$cordoned"
+  } | awk '
+    $0 == "/" { counting = 1; next }
+    !counting { skip[$1] = 1; next }
+    $1 != "" && !($1 in skip) { count++ }
+    END { print count + 0 }'
+}
 
 # lock_acquire NAME SLOTS WHY: takes one of SLOTS turns NAME.0 .. NAME.<SLOTS-1> of this apply and
 # returns with the mutex held (the caller cordons, then releases it). Terraform runs nodes in
