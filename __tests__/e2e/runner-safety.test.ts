@@ -190,8 +190,8 @@ describe('the runner as shared ground', () => {
     const deadline = Date.now() + 180_000;
     while (!/nico: w-02: nixos-rebuild switch --flake/.test(output) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
     expect(output).toMatch(/nico: w-02: nixos-rebuild switch --flake/);
-    expect(fs.readdirSync(base).filter((e) => e.startsWith('step.')).length).toBe(1); // the step runs
     expect(filesHolding(shared, needles)).toEqual([]);
+    expect(fs.readdirSync(base).filter((e) => e.startsWith('step.')).length).toBe(1); // the step runs
 
     process.kill(-child.pid!, 'SIGKILL');
     await exited;

@@ -22,7 +22,10 @@ if [ -z "${NICO_STEP_AGENT:-}" ]; then
   command -v ssh-agent >/dev/null 2>&1 && command -v ssh-add >/dev/null 2>&1 ||
     fail "this step needs ssh-agent and ssh-add (OpenSSH) on the machine that runs Terraform: the machine key is kept in an agent, never in a file"
   step_dir
-  NICO_STEP_AGENT=$STEP_DIR NICO_STEP_TMPDIR=${TMPDIR:-} exec ssh-agent -a "$STEP_DIR/agent" /bin/sh -c 'eval "$NICO_SCRIPT"'
+  # A socket path longer than sun_path (104 bytes on macOS) cannot be bound: the agent then picks its own.
+  agent_socket="$STEP_DIR/agent"
+  [ "${#agent_socket}" -le 100 ] || agent_socket=""
+  NICO_STEP_AGENT=$STEP_DIR NICO_STEP_TMPDIR=${TMPDIR:-} exec ssh-agent ${agent_socket:+-a} ${agent_socket:+"$agent_socket"} /bin/sh -c 'eval "$NICO_SCRIPT"'
 fi
 STEP_DIR="$STATE_BASE/step.$TOKEN"
 [ "$NICO_STEP_AGENT" = "$STEP_DIR" ] || fail "the step's agent runs for $NICO_STEP_AGENT, not for $STEP_DIR"
