@@ -152,6 +152,16 @@ describe('the runner as shared ground', () => {
     victimUntouched();
   });
 
+  test('given the state directory is this user\'s but others may write to it, when a change is applied, then it is refused, naming the fix, and its mode is left as it is', async () => {
+    fs.chmodSync(base, 0o777);
+    const refused = await tf(cluster(WORKERS, { 'w-01': { labels: { rev: '5' } } }), 'apply');
+    expect(refused.code).not.toBe(0);
+    expect(refused.output).toMatch(new RegExp(`the runner state directory ${base} may be written by other users \\(drwxrwxrwx\\): chmod 0700 it`));
+    expect(fs.statSync(base).mode & 0o7777).toBe(0o777);
+    expect(switchedTo(refused.calls)).toEqual({});
+    fs.chmodSync(base, 0o700);
+  });
+
   test('given a whole-cluster destroy failed half way (and an older marker is lying about), when a later apply removes a worker, then that worker is drained and its Node deleted', async () => {
     lab.node('w-02').control({ fail: true });
     const id = await clusterId(cluster());
