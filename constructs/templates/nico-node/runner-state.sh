@@ -119,7 +119,8 @@ out_of_service_elsewhere() {
     return 0
   fi
   tpl='{range .items[*]}{.metadata.name}{"\n"}{end}'
-  cordoned=$(peers_run "k3s kubectl get nodes --field-selector spec.unschedulable=true -o $(q "jsonpath=$tpl")" 2>/dev/null) || cordoned=""
+  # Bounded: this runs with the apply's mutex held, and an API without quorum never answers.
+  cordoned=$(peers_run "k3s kubectl get nodes --request-timeout=30s --field-selector spec.unschedulable=true -o $(q "jsonpath=$tpl")" 2>/dev/null) || cordoned=""
   # The nodes that do not count (this one, the control-plane nodes, the holders of this apply's
   # turns), a separator line, then the cordoned ones.
   {
