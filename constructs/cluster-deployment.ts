@@ -1,5 +1,6 @@
 import { DataResource, TerraformLocal } from 'cdktf';
 import { Construct } from 'constructs';
+import { BAD_FILE_NAME_MESSAGE } from './flake-tree';
 import { NodeDeployment } from './node-deployment';
 import { NodeInstall } from './node-install';
 
@@ -38,9 +39,12 @@ const NODE_SECRETS = {
   control_plane: `concat([${SECRETS_OF_EVERY_NODE}], [for p in nonsensitive(keys(local.k3s_ca_files)) : { path = "tls/\${p}", content = local.k3s_ca_files[p] }])`,
 };
 
-/** Environment entries `NICO_<prefix>_COUNT` and `NICO_<prefix>_<i>` = "path\nbase64" for a list of files. */
+/**
+ * Environment entries `NICO_<prefix>_COUNT` and `NICO_<prefix>_<i>` = "base64(path)\nbase64(content)"
+ * for a list of files: the script never reads a file name as shell text (common.sh, `emit`).
+ */
 const filesPayload = (prefix: string, list: string, sensitive: boolean) => {
-  const value = `"\${f.path}\\n\${base64encode(f.content)}"`;
+  const value = `"\${base64encode(f.path)}\\n\${base64encode(f.content)}"`;
   return `merge({ NICO_${prefix}_COUNT = length(${list}) }, { for i, f in ${list} : "NICO_${prefix}_\${i}" => ${sensitive ? `nonsensitive(sensitive(${value}))` : value} })`;
 };
 
@@ -61,6 +65,11 @@ export class ClusterDeployment extends Construct {
     record.overrideLogicalId('cluster');
     record.addOverride('count', '${local.deploy ? 1 : 0}');
     record.addOverride('lifecycle.ignore_changes', ['input']);
+    // File names of the user's modules reach every node (and the runner, for installs): refused here,
+    // once for the whole plan, before anything is deployed.
+    record.addOverride('lifecycle.precondition', [
+      { condition: '${length(local.bad_module_file_names) == 0}', error_message: `${BAD_FILE_NAME_MESSAGE}\${join("; ", local.bad_module_file_names)}.` },
+    ]);
 
     local(this, 'init_node', '${try(terraform_data.cluster[0].input.init_node, local.cluster.control_plane[0].name)}');
     local(this, 'cluster_id', '${one(terraform_data.cluster[*].id)}');

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as ipaddr from 'ipaddr.js';
 import { ClusterDescription, CLUSTER_DEFAULTS, K3S_COMPONENTS, MAX_CONTROL_PLANE_NODES, NODE_DEFAULTS, NodeDescription } from './cluster-description';
+import { firstUnplainFileName } from './flake-tree';
 
 /**
  * The rules a cluster description must follow, each written once: a check on known values (the
@@ -306,7 +307,10 @@ function moduleRule(key: 'nixosModules' | 'controlPlaneModules' | 'workerModules
     errorMessage: `Every ${hcl} entry must be the path of an existing .nix file or of a directory holding a default.nix, its last name made of letters, digits, ".", "_", "+" or "-".`,
     check: (d) => listOf(d, key).flatMap(([v, i]) => {
       const rule = problem(v);
-      return rule ? [{ field: `${key}[${i}]`, rule, value: v }] : [];
+      if (rule) return [{ field: `${key}[${i}]`, rule, value: v }];
+      // File names travel to every node: the TypeScript side of the plan-time refusal in flake-tree.ts.
+      const name = v.endsWith('.nix') ? undefined : firstUnplainFileName(v);
+      return name === undefined ? [] : [{ field: `${key}[${i}]`, rule: 'must hold only files with plain names (path components of letters, digits, ".", "_", "+" or "-"); this one is not', value: name }];
     }),
   };
 }

@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { File } from '@cdktf/provider-local/lib/file';
 import { SensitiveFile } from '@cdktf/provider-local/lib/sensitive-file';
 import { TerraformLocal } from 'cdktf';
@@ -32,6 +34,46 @@ const USER_MODULE_FILES =
   '"${dir}/${format("%02d", i)}-${m.name}${f == "" ? "" : "/${f}"}" => file(f == "" ? m.path : "${m.path}/${f}") }]])...)}';
 
 /**
+ * What a file name inside a module directory may be: path components of letters, digits, ".", "_",
+ * "+" and "-" (the characters of a module's own name). Nothing a shell could read as syntax: the
+ * deployment sends names base64-encoded anyway (templates/nico-node/common.sh, `emit`), this rule
+ * keeps newlines, quotes, `$`, spaces and control characters out of every tree in the first place.
+ */
+export const PLAIN_FILE_NAME = '^[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)*$';
+
+/** The first file name below `dir` (relative, as Terraform's fileset lists it) that is not plain. */
+export function firstUnplainFileName(dir: string): string | undefined {
+  const walk = (rel: string): string | undefined => {
+    for (const entry of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      if (!new RegExp(PLAIN_FILE_NAME).test(child)) return child;
+      const below = entry.isDirectory() ? walk(child) : undefined;
+      if (below !== undefined) return below;
+    }
+    return undefined;
+  };
+  return walk('');
+}
+
+/** The description field of each module set, for messages. */
+const MODULE_SET_FIELDS = { all: 'nixosModules', control_plane: 'controlPlaneModules', worker: 'workerModules' } as const;
+
+/**
+ * Files in the user's module directories whose names break PLAIN_FILE_NAME, as message lines
+ * `nixosModules: "<name, JSON-escaped, at most 40 characters>" in <directory>`.
+ */
+const BAD_MODULE_FILE_NAMES =
+  '${flatten([for set, field in ' +
+  `{ ${Object.entries(MODULE_SET_FIELDS).map(([set, field]) => `${set} = "${field}"`).join(', ')} }` +
+  ' : [for m in local.user_modules[set] : [for f in (endswith(m.path, ".nix") ? [] : sort(fileset(m.path, "**"))) : ' +
+  `"\${field}: \${substr(jsonencode(f), 0, 42)} in \${m.path}" if !can(regex("${PLAIN_FILE_NAME}", f))]]])}`;
+
+/** The sentence Terraform prints for the first offending file name. */
+export const BAD_FILE_NAME_MESSAGE =
+  'A file in a NixOS module directory must have a plain name (path components of letters, digits, ".", "_", "+" or "-"; ' +
+  'no spaces, quotes, "$", backslashes or control characters: the name travels to every node). Rename it; nothing was written or deployed. Wrong: ';
+
+/**
  * Writes the NICO flake tree to `local.flake_dir` (`<output_dir>/nix`): the static flake,
  * `cluster.nix` rendered from the description, the user's NixOS modules under `extra-modules/`, the
  * machine key pair, the join token and, when given, `flake.lock`. Directories are 0700 and secrets 0600: the tree holds the cluster's credentials.
@@ -55,6 +97,7 @@ export class FlakeTree extends Construct {
       flake_dir: '${local.output_dir}/nix',
       static_flake_files: staticContent,
       user_module_files: USER_MODULE_FILES,
+      bad_module_file_names: BAD_MODULE_FILE_NAMES,
       flake_hash: '${sha256(jsonencode([local.static_flake_files, local.flake_lock, local.ssh_public_key, local.user_module_files]))}',
       cluster_nix: '${templatefile("${local.templates_dir}/cluster.nix.tftpl", { cluster = local.cluster, init_node = local.init_node })}',
       // Every file of the tree that holds no secret: what the deployment uploads to each node.
@@ -70,6 +113,10 @@ export class FlakeTree extends Construct {
     const userModules = new File(this, 'user-modules', { ...common, filename: '${local.flake_dir}/${each.key}', content: '${each.value}' });
     userModules.addOverride('for_each', '${local.cluster.write_local_tree ? local.user_module_files : {}}');
     userModules.overrideLogicalId('user_modules');
+    // With deploy on, terraform_data.cluster refuses the names once for the whole plan (ClusterDeployment).
+    userModules.addOverride('lifecycle.precondition', [
+      { condition: `\${local.deploy || can(regex("${PLAIN_FILE_NAME}", each.key))}`, error_message: `${BAD_FILE_NAME_MESSAGE}\${substr(jsonencode(each.key), 0, 82)} in the tree.` },
+    ]);
 
     const clusterNix = new File(this, 'cluster-nix', {
       ...common,

@@ -25,6 +25,20 @@ const CONFIGURATION_HASH =
   `\${sha256(jsonencode([local.flake_hash, local.node_settings[${NODE}.role == "worker" ? "worker" : "control_plane"], ` +
   `{ for k, v in ${NODE} : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))}`;
 
+/**
+ * The machine key as the destroy step reads it: from `triggers_replace`, never from `input`.
+ * terraform_data copies `input` into its computed `output`, and Terraform does not carry the
+ * sensitive mark over to a value the provider computes: the state then lists only
+ * `input.ssh_private_key` in `sensitive_attributes`, and every plan that replaces or updates the
+ * instance renders the prior `output` in full, key included (seen with Terraform 1.11.4 on a VIP
+ * change, a removal and a destroy; `terraform show` printed it too). `triggers_replace` is not
+ * copied anywhere and keeps its mark in the state, so a fresh runner's destroy still finds the key
+ * there and every plan shows `(sensitive value)`. A new key means a new public key in the tree,
+ * hence a new configuration hash and a redeploy anyway: keeping it among the replace triggers
+ * changes nothing else.
+ */
+const MACHINE_KEY = '${sensitive(local.ssh_private_key)}';
+
 /** Environment of every run of the node script, as HCL expressions; the rest comes per action. Reads only `self`. */
 export const CONNECTION_ENV: Record<string, string> = {
   NICO_SCRIPT: 'self.input.script',
@@ -34,9 +48,10 @@ export const CONNECTION_ENV: Record<string, string> = {
   NICO_SSH_PORT: 'self.input.ssh_port',
   NICO_SSH_USER: 'self.input.ssh_user',
   NICO_HOST_KEY: 'self.input.host_key == null ? "" : self.input.host_key',
-  // Unmarked for the script only: Terraform hides a provisioner's whole output when its
-  // configuration holds a sensitive value, and provisioner arguments are never shown in a plan.
-  NICO_SSH_KEY: 'nonsensitive(sensitive(self.input.ssh_private_key))',
+  // Kept in triggers_replace, not input (see MACHINE_KEY). Unmarked for the script only: Terraform
+  // hides a provisioner's whole output when its configuration holds a sensitive value, and
+  // provisioner arguments are never shown in a plan.
+  NICO_SSH_KEY: 'nonsensitive(sensitive(self.triggers_replace.ssh_private_key))',
   NICO_CONNECT_TIMEOUT: 'self.input.connect_timeout',
   NICO_REMOTE_DIR: 'self.input.remote_flake_dir',
   NICO_PEERS: 'self.input.peers',
@@ -62,7 +77,6 @@ export function nodeInput(hostKey: string): Record<string, string> {
     host_key: `\${${hostKey}}`,
     gone: `\${${NODE}.gone}`,
     ssh_user: '${local.cluster.ssh_user}',
-    ssh_private_key: '${local.ssh_private_key}',
     connect_timeout: '${local.cluster.ssh_connect_timeout_seconds}',
     drain_timeout: '${local.cluster.drain_timeout_seconds}',
     remote_flake_dir: '${local.cluster.remote_flake_dir}',
@@ -82,7 +96,8 @@ export function nodeInput(hostKey: string): Record<string, string> {
  * Destroying it drains the node and deletes its Node object through another control-plane node, then
  * switches it to `#minimal`. `input` holds everything the destroy step needs (it may read only
  * `self`); a change there (a new bastion, other peers) updates it in place without redeploying.
- * `triggers_replace` is a hash of exactly what the node's configuration depends on.
+ * `triggers_replace` holds a hash of exactly what the node's configuration depends on, and the
+ * machine key (see MACHINE_KEY for why there and not in `input`).
  * `create_before_destroy` keeps a redeploy from running the destroy step: Terraform runs destroy
  * provisioners only when a node leaves or the stack goes, never for a replaced or tainted instance.
  */
@@ -91,7 +106,7 @@ export class NodeDeployment extends Construct {
     super(scope, id);
     const resource = new DataResource(this, 'resource', { input: nodeInput(`local.node_host_keys[each.key]`) });
     resource.overrideLogicalId(props.resourceName);
-    resource.addOverride('triggers_replace', CONFIGURATION_HASH);
+    resource.addOverride('triggers_replace', { configuration: CONFIGURATION_HASH, ssh_private_key: MACHINE_KEY });
     resource.addOverride('for_each', props.forEach);
     resource.addOverride('depends_on', [...props.dependsOn]);
     resource.addOverride('lifecycle.create_before_destroy', true);

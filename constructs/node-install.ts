@@ -46,6 +46,9 @@ export class NodeInstall extends Construct {
             `\${merge(${hclObject({
               ...CONNECTION_ENV,
               NICO_ACTION: '"install"',
+              // No destroy step here: the key comes straight from the configuration, never from `input`
+              // (see MACHINE_KEY in node-deployment.ts: whatever `input` holds, plans print).
+              NICO_SSH_KEY: 'nonsensitive(sensitive(local.ssh_private_key))',
               NICO_NIXOS_ANYWHERE: `"${NIXOS_ANYWHERE}"`,
               NICO_HOST_PRIVATE_KEY: 'nonsensitive(sensitive(tls_private_key.host_key[each.key].private_key_openssh))',
               NICO_HOST_PUBLIC_KEY: 'trimspace(tls_private_key.host_key[each.key].public_key_openssh)',

@@ -23,17 +23,32 @@ stack_dir="$CDKTF_OUTDIR/stacks/$stack"
 out=$(node -p 'require("path").resolve(process.argv[1])' "${NICO_OUT_DIR:-out/$stack}")
 
 terraform -chdir="$stack_dir" init -input=false >/dev/null
-# A saved plan, so that what is confirmed is exactly what is applied. It holds secrets: root-only.
+# Terraform colours its output unless told not to: only for a terminal.
+color=()
+[ -t 1 ] || color=(-no-color)
+# A saved plan, so that what is confirmed is exactly what is applied. It stays for `terraform show`;
+# like the state beside it, it holds secrets: owner-only (umask above, 0700 directory).
 mkdir -p "$out"
-plan="$out/.demo.tfplan"
-trap 'rm -f "$plan"' EXIT
+plan="$out/demo.tfplan"
+# Every node, its role and what the plan does to it, for the table after the apply (no secret).
+nodes="$out/.demo-nodes.json"
+trap 'rm -f "$nodes"' EXIT
 echo "demo: terraform plan in $stack_dir"
-terraform -chdir="$stack_dir" plan -input=false -out="$plan"
+if [ "${NICO_FULL_PLAN:-}" = 1 ]; then
+  terraform -chdir="$stack_dir" plan -input=false "${color[@]}" -out="$plan"
+else
+  # The plan itself is the summary below, in full in $plan. Errors go to stderr and still show;
+  # warnings (stdout) show in their compact form.
+  terraform -chdir="$stack_dir" plan -input=false "${color[@]}" -compact-warnings -out="$plan" |
+    sed -n '/^Warnings:$/,/^To see the full warning notes/p'
+fi
 
-# Deployed nodes that this plan cleans (#minimal) or redeploys: never without an explicit yes.
-touched=$(terraform -chdir="$stack_dir" show -json "$plan" | node scripts/touched-nodes.js)
-if [ -n "$touched" ] && [ "${NICO_CONFIRM_CHANGES:-}" != yes ]; then
-  printf '\ndemo: this plan changes deployed nodes:\n%s\n' "$touched"
+# What happens to each node; exit 3 when deployed nodes are cleaned, redeployed or reinstalled:
+# never without an explicit yes.
+status=0
+terraform -chdir="$stack_dir" show -json "$plan" | node scripts/plan-summary.js --nodes-out "$nodes" --show "terraform -chdir=$stack_dir show $plan" || status=$?
+[ "$status" = 0 ] || [ "$status" = 3 ] || exit "$status"
+if [ "$status" = 3 ] && [ "${NICO_CONFIRM_CHANGES:-}" != yes ]; then
   if [ -t 0 ]; then
     printf 'demo: type yes to apply it: '
     read -r answer
@@ -44,7 +59,15 @@ if [ -n "$touched" ] && [ "${NICO_CONFIRM_CHANGES:-}" != yes ]; then
   fi
 fi
 echo "demo: terraform apply in $stack_dir"
-terraform -chdir="$stack_dir" apply -input=false "$plan"
+# Terraform's machine-readable output, turned into a line per node step and a table at the end; its
+# full human output goes to demo-apply.log.
+set +e
+terraform -chdir="$stack_dir" apply -input=false -json "$plan" | node scripts/apply-progress.js --nodes "$nodes" --log "$out/demo-apply.log"
+codes=("${PIPESTATUS[@]}")
+set -e
+# A failure's lines (the node, the step, the fix) are the last ones printed.
+[ "${codes[0]}" = 0 ] || exit "${codes[0]}"
+[ "${codes[1]}" = 0 ] || exit "${codes[1]}"
 
 cat <<TXT
 
@@ -53,5 +76,6 @@ demo: done. Cluster "$stack":
   machine SSH key (0600):         $out/nix/machine-ssh-private-key
   k3s join token (0600):          $out/nix/join-token
   Terraform state (every secret): $out/terraform.tfstate
+  Terraform's apply output:       $out/demo-apply.log
   outputs:                        terraform -chdir=$stack_dir output
 TXT

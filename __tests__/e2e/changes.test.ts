@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import { tempDir } from '../helpers/terraform';
 import { TestLab } from './harness';
 import { ClusterRuns, startClusterLab, FLAKE_DIR, interval, kubectlVerbsOn, switchedTo } from './support';
+import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
 
 jest.setTimeout(20 * 60 * 1000);
 
@@ -24,6 +25,9 @@ const work = tempDir('e2e-changes');
 beforeAll(async () => {
   ({ lab, runs } = await startClusterLab(work, ADDRESS, (name) => !(name.startsWith('w-') || name === 'x-02')));
 });
+
+// Issue 25: no scenario's plan or apply output holds a secret of the state (harness/secrets.ts).
+expectNoSecretPrintedInAnyScenario(() => lab);
 
 afterAll(async () => {
   await lab?.stop();

@@ -5,6 +5,7 @@ import { Expression, writeJsonModuleRoot, writeModuleRoot } from '../helpers/mod
 import { synthApp, tempDir, TERRAFORM, terraformEnv } from '../helpers/terraform';
 import { flakeEval, SUPPORTED_RELEASES } from '../helpers/nixos-eval';
 import { Call, generateKeyPair, KeyPair, run, TestLab } from './harness';
+import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
 
 jest.setTimeout(20 * 60 * 1000);
 
@@ -76,6 +77,9 @@ beforeAll(async () => {
   for (const m of MASTERS) lab.node(m).control({ sleepSeconds: 1 });
   for (const w of [...WORKERS, ...SPARES]) lab.node(w).control({ sleepSeconds: 2 });
 });
+
+// Issue 25: no scenario's plan or apply output holds a secret of the state (harness/secrets.ts).
+expectNoSecretPrintedInAnyScenario(() => lab);
 
 afterAll(async () => {
   await lab?.stop();

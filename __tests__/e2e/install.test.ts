@@ -3,6 +3,7 @@ import * as path from 'path';
 import { stateResources, tempDir } from '../helpers/terraform';
 import { Call, TestLab } from './harness';
 import { ClusterRuns, startClusterLab, switches } from './support';
+import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
 
 jest.setTimeout(20 * 60 * 1000);
 
@@ -18,6 +19,9 @@ beforeAll(async () => {
   ({ lab, runs } = await startClusterLab(work, ADDRESS, (name) => name === 'i-01'));
   runs.runner = (env) => lab.runnerEnv(env);
 });
+
+// Issue 25: no scenario's plan or apply output holds a secret of the state (harness/secrets.ts).
+expectNoSecretPrintedInAnyScenario(() => lab);
 
 afterAll(async () => {
   await lab?.stop();

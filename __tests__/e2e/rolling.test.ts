@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import { tempDir } from '../helpers/terraform';
 import { Call, TestLab } from './harness';
 import { ClusterRuns, startClusterLab, expectOneAtATime, interval, switches } from './support';
+import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
 
 jest.setTimeout(20 * 60 * 1000);
 
@@ -25,6 +26,9 @@ beforeAll(async () => {
   ({ lab, runs } = await startClusterLab(work, ADDRESS, (name) => MASTERS.includes(name)));
   for (const w of WORKERS) lab.node(w).control({ sleepSeconds: 2 });
 });
+
+// Issue 25: no scenario's plan or apply output holds a secret of the state (harness/secrets.ts).
+expectNoSecretPrintedInAnyScenario(() => lab);
 
 afterAll(async () => {
   await lab?.stop();

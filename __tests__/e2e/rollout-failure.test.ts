@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { tempDir } from '../helpers/terraform';
 import { Call, TestLab } from './harness';
+import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
 import { ClusterRuns, startClusterLab, switches } from './support';
 
 jest.setTimeout(20 * 60 * 1000);
@@ -28,6 +29,9 @@ beforeAll(async () => {
   fs.mkdirSync(runnerTmp, { mode: 0o700 });
   runs.runner = (env) => ({ ...env, TMPDIR: runnerTmp });
 });
+
+// Issue 25: no scenario's plan or apply output holds a secret of the state (harness/secrets.ts).
+expectNoSecretPrintedInAnyScenario(() => lab);
 
 afterAll(async () => {
   await lab?.stop();

@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { synthApp, tempDir, TERRAFORM, terraformEnv } from '../helpers/terraform';
 import { run, TestLab } from './harness';
+import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
 import { ClusterRuns, kubectlVerbsOn, startClusterLab, switchedTo } from './support';
 
 jest.setTimeout(20 * 60 * 1000);
@@ -39,6 +40,9 @@ beforeAll(async () => {
   ({ lab, runs } = await startClusterLab(work, ADDRESS, (name) => MASTERS.includes(name)));
   runs.runner = (env) => ({ ...env, TMPDIR: shared });
 });
+
+// Issue 25: no scenario's plan or apply output holds a secret of the state (harness/secrets.ts).
+expectNoSecretPrintedInAnyScenario(() => lab);
 
 afterAll(async () => {
   await lab?.stop();
@@ -205,6 +209,7 @@ describe('the runner as shared ground', () => {
 
     process.kill(-child.pid!, 'SIGKILL');
     await exited;
+    expect(needles.filter((n) => output.includes(n))).toEqual([]); // nor in what it printed
     expect(filesHolding(shared, needles)).toEqual([]);
     const left = fs.readdirSync(base).filter((e) => e.startsWith('step.') || e.startsWith('apply.'));
     expect(left.length).toBeGreaterThan(0);

@@ -1,6 +1,7 @@
 # Generated from constructs/ by `npm run modules`. Do not edit: change the constructs and regenerate.
 
 locals {
+  bad_module_file_names = flatten([for set, field in { all = "nixosModules", control_plane = "controlPlaneModules", worker = "workerModules" } : [for m in local.user_modules[set] : [for f in(endswith(m.path, ".nix") ? [] : sort(fileset(m.path, "**"))) : "${field}: ${substr(jsonencode(f), 0, 42)} in ${m.path}" if !can(regex("^[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)*$", f))]]])
   cluster = {
     agent_extra_flags           = var.agent_extra_flags
     control_plane               = [for n in var.control_plane : { name = n.name, ip = n.ip, disk = try(n.disk, null), ssh_host = coalesce(try(n.ssh_host, null), n.ip), ssh_port = coalesce(try(tonumber(n.ssh_port), null), 22), host_key = try(n.host_key, null), labels = coalesce(try(n.labels, null), {}), taints = coalesce(try(n.taints, null), []), gone = coalesce(try(n.gone, null), false), install = try(n.install, null), install_generation = coalesce(try(n.install_generation, null), 1) }]
@@ -35,7 +36,7 @@ locals {
   flake_files            = merge(local.static_flake_files, local.user_module_files, { "cluster.nix" = local.cluster_nix, "machine-ssh-public-key" = local.ssh_public_key }, local.flake_lock == null ? {} : { "flake.lock" = local.flake_lock })
   flake_hash             = sha256(jsonencode([local.static_flake_files, local.flake_lock, local.ssh_public_key, local.user_module_files]))
   flake_lock             = var.flake_lock
-  flake_payload          = merge({ NICO_FILE_PATHS = join("\n", keys(local.flake_files)) }, merge({ NICO_FILE_COUNT = length([for p, c in local.flake_files : { path = p, content = c }]) }, { for i, f in [for p, c in local.flake_files : { path = p, content = c }] : "NICO_FILE_${i}" => "${f.path}\n${base64encode(f.content)}" }))
+  flake_payload          = merge({ NICO_FILE_PATHS = join("\n", keys(local.flake_files)) }, merge({ NICO_FILE_COUNT = length([for p, c in local.flake_files : { path = p, content = c }]) }, { for i, f in [for p, c in local.flake_files : { path = p, content = c }] : "NICO_FILE_${i}" => "${base64encode(f.path)}\n${base64encode(f.content)}" }))
   gone_names             = { for name, n in local.deploy_nodes : name => name if n.gone }
   init_node              = try(terraform_data.cluster[0].input.init_node, local.cluster.control_plane[0].name)
   install_names          = { for name, n in local.deploy_nodes : name => name if n.install && !n.gone }
@@ -53,8 +54,8 @@ locals {
   }
   output_dir = coalesce(var.output_dir, "${path.root}/out/${var.name}")
   secrets_payload = {
-    control_plane = merge({ NICO_SECRET_COUNT = length(concat([{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }], [for p in nonsensitive(keys(local.k3s_ca_files)) : { path = "tls/${p}", content = local.k3s_ca_files[p] }])) }, { for i, f in concat([{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }], [for p in nonsensitive(keys(local.k3s_ca_files)) : { path = "tls/${p}", content = local.k3s_ca_files[p] }]) : "NICO_SECRET_${i}" => nonsensitive(sensitive("${f.path}\n${base64encode(f.content)}")) })
-    worker        = merge({ NICO_SECRET_COUNT = length([{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }]) }, { for i, f in [{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }] : "NICO_SECRET_${i}" => nonsensitive(sensitive("${f.path}\n${base64encode(f.content)}")) })
+    control_plane = merge({ NICO_SECRET_COUNT = length(concat([{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }], [for p in nonsensitive(keys(local.k3s_ca_files)) : { path = "tls/${p}", content = local.k3s_ca_files[p] }])) }, { for i, f in concat([{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }], [for p in nonsensitive(keys(local.k3s_ca_files)) : { path = "tls/${p}", content = local.k3s_ca_files[p] }]) : "NICO_SECRET_${i}" => nonsensitive(sensitive("${base64encode(f.path)}\n${base64encode(f.content)}")) })
+    worker        = merge({ NICO_SECRET_COUNT = length([{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }]) }, { for i, f in [{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }] : "NICO_SECRET_${i}" => nonsensitive(sensitive("${base64encode(f.path)}\n${base64encode(f.content)}")) })
   }
   ssh_private_key       = coalesce(local.ssh_private_key_input, one(tls_private_key.machine[*].private_key_openssh))
   ssh_private_key_input = var.ssh_private_key
@@ -219,6 +220,13 @@ resource "local_file" "user_modules" {
   file_permission      = "0644"
   filename             = "${local.flake_dir}/${each.key}"
   depends_on           = [terraform_data.input_checks]
+
+  lifecycle {
+    precondition {
+      condition     = local.deploy || can(regex("^[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)*$", each.key))
+      error_message = "A file in a NixOS module directory must have a plain name (path components of letters, digits, \".\", \"_\", \"+\" or \"-\"; no spaces, quotes, \"$\", backslashes or control characters: the name travels to every node). Rename it; nothing was written or deployed. Wrong: ${substr(jsonencode(each.key), 0, 82)} in the tree."
+    }
+  }
 }
 
 resource "local_sensitive_file" "join_token" {
@@ -247,6 +255,11 @@ resource "terraform_data" "cluster" {
 
   lifecycle {
     ignore_changes = [input]
+
+    precondition {
+      condition     = length(local.bad_module_file_names) == 0
+      error_message = "A file in a NixOS module directory must have a plain name (path components of letters, digits, \".\", \"_\", \"+\" or \"-\"; no spaces, quotes, \"$\", backslashes or control characters: the name travels to every node). Rename it; nothing was written or deployed. Wrong: ${join("; ", local.bad_module_file_names)}."
+    }
   }
 }
 
@@ -266,11 +279,13 @@ resource "terraform_data" "control_plane" {
     script           = local.node_script
     ssh_host         = local.deploy_nodes[each.key].ssh_host
     ssh_port         = local.deploy_nodes[each.key].ssh_port
-    ssh_private_key  = local.ssh_private_key
     ssh_user         = local.cluster.ssh_user
   }
-  triggers_replace = sha256(jsonencode([local.flake_hash, local.node_settings[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"], { for k, v in local.deploy_nodes[each.key] : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))
-  depends_on       = [terraform_data.input_checks, terraform_data.install, terraform_data.init_node]
+  triggers_replace = {
+    configuration   = sha256(jsonencode([local.flake_hash, local.node_settings[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"], { for k, v in local.deploy_nodes[each.key] : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))
+    ssh_private_key = sensitive(local.ssh_private_key)
+  }
+  depends_on = [terraform_data.input_checks, terraform_data.install, terraform_data.init_node]
 
   lifecycle {
     create_before_destroy = true
@@ -278,13 +293,13 @@ resource "terraform_data" "control_plane" {
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
     interpreter = ["/bin/sh", "-c"]
   }
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = { NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "remove" }
+    environment = { NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "remove" }
     interpreter = ["/bin/sh", "-c"]
     when        = destroy
   }
@@ -329,11 +344,13 @@ resource "terraform_data" "init_node" {
     script           = local.node_script
     ssh_host         = local.deploy_nodes[each.key].ssh_host
     ssh_port         = local.deploy_nodes[each.key].ssh_port
-    ssh_private_key  = local.ssh_private_key
     ssh_user         = local.cluster.ssh_user
   }
-  triggers_replace = sha256(jsonencode([local.flake_hash, local.node_settings[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"], { for k, v in local.deploy_nodes[each.key] : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))
-  depends_on       = [terraform_data.input_checks, terraform_data.install]
+  triggers_replace = {
+    configuration   = sha256(jsonencode([local.flake_hash, local.node_settings[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"], { for k, v in local.deploy_nodes[each.key] : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))
+    ssh_private_key = sensitive(local.ssh_private_key)
+  }
+  depends_on = [terraform_data.input_checks, terraform_data.install]
 
   lifecycle {
     create_before_destroy = true
@@ -341,13 +358,13 @@ resource "terraform_data" "init_node" {
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
     interpreter = ["/bin/sh", "-c"]
   }
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = { NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "remove" }
+    environment = { NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "remove" }
     interpreter = ["/bin/sh", "-c"]
     when        = destroy
   }
@@ -669,7 +686,6 @@ resource "terraform_data" "install" {
     script           = local.node_script
     ssh_host         = local.deploy_nodes[each.key].ssh_host
     ssh_port         = local.deploy_nodes[each.key].ssh_port
-    ssh_private_key  = local.ssh_private_key
     ssh_user         = local.cluster.ssh_user
   }
   triggers_replace = local.deploy_nodes[each.key].install_generation
@@ -677,7 +693,7 @@ resource "terraform_data" "install" {
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "install", NICO_NIXOS_ANYWHERE = "github:nix-community/nixos-anywhere/1.13.0", NICO_HOST_PRIVATE_KEY = nonsensitive(sensitive(tls_private_key.host_key[each.key].private_key_openssh)), NICO_HOST_PUBLIC_KEY = trimspace(tls_private_key.host_key[each.key].public_key_openssh) }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(local.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "install", NICO_NIXOS_ANYWHERE = "github:nix-community/nixos-anywhere/1.13.0", NICO_HOST_PRIVATE_KEY = nonsensitive(sensitive(tls_private_key.host_key[each.key].private_key_openssh)), NICO_HOST_PUBLIC_KEY = trimspace(tls_private_key.host_key[each.key].public_key_openssh) }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
     interpreter = ["/bin/sh", "-c"]
   }
 }
@@ -719,11 +735,13 @@ resource "terraform_data" "worker" {
     script           = local.node_script
     ssh_host         = local.deploy_nodes[each.key].ssh_host
     ssh_port         = local.deploy_nodes[each.key].ssh_port
-    ssh_private_key  = local.ssh_private_key
     ssh_user         = local.cluster.ssh_user
   }
-  triggers_replace = sha256(jsonencode([local.flake_hash, local.node_settings[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"], { for k, v in local.deploy_nodes[each.key] : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))
-  depends_on       = [terraform_data.input_checks, terraform_data.install, terraform_data.init_node, terraform_data.control_plane]
+  triggers_replace = {
+    configuration   = sha256(jsonencode([local.flake_hash, local.node_settings[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"], { for k, v in local.deploy_nodes[each.key] : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))
+    ssh_private_key = sensitive(local.ssh_private_key)
+  }
+  depends_on = [terraform_data.input_checks, terraform_data.install, terraform_data.init_node, terraform_data.control_plane]
 
   lifecycle {
     create_before_destroy = true
@@ -731,13 +749,13 @@ resource "terraform_data" "worker" {
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
     interpreter = ["/bin/sh", "-c"]
   }
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = { NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.input.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "remove" }
+    environment = { NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "remove" }
     interpreter = ["/bin/sh", "-c"]
     when        = destroy
   }

@@ -23,7 +23,7 @@
 #   install only:     NIXOS_ANYWHERE (flake ref), HOST_PRIVATE_KEY HOST_PUBLIC_KEY (made by Terraform),
 #                     FILE_* and SECRET_* as for deploy; HOST_KEY is then the key before the install
 #   deploy only:      READY_TIMEOUT, ROLLBACK (true|false), FILE_COUNT + FILE_<i> and
-#                     SECRET_COUNT + SECRET_<i> ("path\nbase64")
+#                     SECRET_COUNT + SECRET_<i> ("base64-path\nbase64-content")
 set -eu
 umask 077
 
@@ -37,16 +37,25 @@ fail() {
 # A value quoted for the remote shell.
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 
-# emit VAR-PREFIX COUNT DEST: shell lines that write each "path\nbase64" variable below DEST.
+# emit VAR-PREFIX COUNT DEST: shell lines that write each "base64-name\nbase64-content" variable below
+# DEST (a path the receiving shell expands, such as '"$dir"'). Neither name nor content ever reaches a
+# shell as text: both travel base64-encoded and are checked here to be base64 and nothing else. A file
+# name may hold anything a file system allows (Terraform refuses names that are not plain; this is the
+# second line of defence), so it is decoded into a variable, never through `dirname` or a command
+# substitution that would drop a trailing newline (the "." guards it).
 emit() {
   i=0
   while [ "$i" -lt "$2" ]; do
     eval "entry=\${$1_$i}"
-    path=${entry%%"
+    name=${entry%%"
 "*}
     data=${entry#*"
 "}
-    printf 'put %s/%s <<%s\n%s\n%s\n' "$3" "$(q "$path")" "'NICO_EOF'" "$data" NICO_EOF
+    case $name$data in
+    *[!A-Za-z0-9+/=]*) fail "$1_$i is not a base64 name and content (a bug in the graph that made it)" ;;
+    esac
+    printf 'nico_f=$(printf %%s %s | base64 -d; printf .); nico_f=%s/${nico_f%%.}; mkdir -p "${nico_f%%/*}"; base64 -d >"$nico_f" <<%s\n%s\n%s\n' \
+      "$name" "$3" "'NICO_EOF'" "$data" NICO_EOF
     i=$((i + 1))
   done
 }
