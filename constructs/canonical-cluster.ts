@@ -56,6 +56,7 @@ export function canonicalCluster(d: ClusterDescription) {
     max_unavailable: d.maxUnavailable ?? CLUSTER_DEFAULTS.maxUnavailable,
     rollback: d.rollback ?? CLUSTER_DEFAULTS.rollback,
     install: d.install ?? CLUSTER_DEFAULTS.install,
+    kexec_url: d.kexecUrl ?? null,
     server_extra_flags: [...(d.serverExtraFlags ?? CLUSTER_DEFAULTS.serverExtraFlags)],
     agent_extra_flags: [...(d.agentExtraFlags ?? CLUSTER_DEFAULTS.agentExtraFlags)],
     disable_components: [...(d.disableComponents ?? CLUSTER_DEFAULTS.disableComponents)],

@@ -143,6 +143,13 @@ export interface ClusterDescription {
    */
   readonly workerModules?: readonly string[];
   /**
+   * NixOS modules for `#minimal` only (copied to `extra-modules/minimal/`): what a machine needs to
+   * boot and be reached (drivers, a serial console). `#minimal` is what the install puts on a machine
+   * and what every node returns to when the cluster is deleted; it takes none of the other sets.
+   * @default []
+   */
+  readonly minimalModules?: readonly string[];
+  /**
    * Path to an existing ED25519 private key (OpenSSH or PKCS#8 PEM, no passphrase) to use as the machine
    * key. It is read by Terraform at plan time, so the key never lands in the synthesized configuration.
    * @default - a new ED25519 key is generated with `tls_private_key`
@@ -215,6 +222,14 @@ export interface ClusterDescription {
    * @default false
    */
   readonly install?: boolean;
+  /**
+   * Where the install's machines get the NixOS kexec installer tarball (`--kexec` of nixos-anywhere):
+   * an `https://` or `http://` URL the machine downloads itself (a mirror), or an absolute path on
+   * the machine that runs Terraform, uploaded from there over SSH (air-gapped sites). Must end in
+   * `.tar`, `.tar.gz`, `.tar.xz` or `.tar.zst` (nixos-anywhere unpacks by the suffix).
+   * @default - nixos-anywhere's: nixos-images' nixos-25.05 release on GitHub, for the machine's architecture
+   */
+  readonly kexecUrl?: string;
 }
 
 /** Defaults of the optional fields: the single source for TypeScript, the HCL module and its docs. */
@@ -232,6 +247,7 @@ export const CLUSTER_DEFAULTS = {
   nixosModules: [] as readonly string[],
   controlPlaneModules: [] as readonly string[],
   workerModules: [] as readonly string[],
+  minimalModules: [] as readonly string[],
   deploy: false,
   sshUser: 'root',
   remoteFlakeDir: '/etc/nico/flake',

@@ -14,7 +14,7 @@ import * as path from 'path';
  * - `local.flake_lock`: the contents of a flake.lock to copy into the tree, or null.
  * - `local.nix_templates_dir`: a directory holding a copy of nix-templates/.
  * - `local.templates_dir`: a directory holding a copy of constructs/templates/.
- * - `local.user_modules`: the user's NixOS modules by set (`all`, `control_plane`, `worker`), each a
+ * - `local.user_modules`: the user's NixOS modules by set (`all`, `control_plane`, `worker`, `minimal`), each a
  *   list of `{ name, path }`: a `.nix` file, or a directory holding a default.nix, for Terraform to read.
  */
 export interface IClusterInputs {

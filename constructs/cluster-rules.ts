@@ -49,6 +49,8 @@ const ABSOLUTE_PATH = '^/[A-Za-z0-9._/+:-]+$';
 // Not starting with "-" or ".": ssh would read "-o..." as an option. At most 253 characters (DNS).
 const SSH_HOST = '^[A-Za-z0-9_:][A-Za-z0-9._:-]{0,252}$';
 const UNIX_USER = '^[a-z_][a-z0-9_-]{0,31}$';
+// nixos-anywhere's --kexec: a URL the machine fetches or a file on the runner; it unpacks by the suffix.
+const KEXEC_URL = '^(https?://[^ "\'\\\\${}`\\x00-\\x1f\\x7f]+|/[A-Za-z0-9._/+:-]+)\\.tar(\\.gz|\\.xz|\\.zst)?$';
 // A nixpkgs reference naming NixOS 24.05 or older (nixos-24.05, release-23.11, nixpkgs-24.05-darwin, ...):
 // disko and the flake need the lib of 24.11 or newer.
 const OLD_NIXPKGS = '(^|[^A-Za-z0-9])(nixos|nixpkgs|release)-((0[0-9]|1[0-9]|2[0-3])\\.[0-9]{2}|24\\.0[0-5])([^0-9]|$)';
@@ -294,7 +296,7 @@ function flagRule(key: 'serverExtraFlags' | 'agentExtraFlags', hcl: string): Clu
 }
 
 /** Rules on a list of the user's NixOS module paths; the HCL condition reads the files as Terraform would. */
-function moduleRule(key: 'nixosModules' | 'controlPlaneModules' | 'workerModules', hcl: string): ClusterRule {
+function moduleRule(key: 'nixosModules' | 'controlPlaneModules' | 'workerModules' | 'minimalModules', hcl: string): ClusterRule {
   const problem = (p: string): string | undefined => {
     if (!matches(MODULE_NAME, path.basename(p))) return 'must end in a name of letters, digits, ".", "_", "+" or "-"';
     const stat = fs.statSync(p, { throwIfNoEntry: false });
@@ -394,6 +396,12 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
     errorMessage: 'The nixpkgs value names NixOS 24.05 or older, which the flake cannot build: the disko it pins needs the nixpkgs lib of 24.11 or newer. Use nixos-24.11 through nixos-26.05 or nixos-unstable.',
     check: (d) => field(d, 'nixpkgs', (x) => !matches(OLD_NIXPKGS, x), 'must not name NixOS 24.05 or older (the pinned disko needs the nixpkgs lib of 24.11 or newer); use nixos-24.11 through nixos-26.05 or nixos-unstable'),
   },
+  {
+    variables: ['kexec_url'],
+    condition: `var.kexec_url == null || can(regex(${hclString(KEXEC_URL)}, var.kexec_url))`,
+    errorMessage: 'The kexec_url must be an http(s) URL or an absolute path ending in .tar, .tar.gz, .tar.xz or .tar.zst, without spaces, quotes, backslashes, "$" or braces.',
+    check: (d) => field(d, 'kexecUrl', (x) => matches(KEXEC_URL, x), 'must be an http(s) URL or an absolute path ending in .tar, .tar.gz, .tar.xz or .tar.zst (no spaces, quotes, backslashes, "$" or braces)'),
+  },
   flagRule('serverExtraFlags', 'server_extra_flags'),
   flagRule('agentExtraFlags', 'agent_extra_flags'),
   {
@@ -408,6 +416,7 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
   moduleRule('nixosModules', 'nixos_modules'),
   moduleRule('controlPlaneModules', 'control_plane_modules'),
   moduleRule('workerModules', 'worker_modules'),
+  moduleRule('minimalModules', 'minimal_modules'),
   {
     variables: ['ssh_user'],
     condition: `can(regex(${hclString(UNIX_USER)}, var.ssh_user))`,
@@ -462,6 +471,17 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
     },
   },
   // Rules across fields: preconditions in HCL.
+  {
+    // nixos-anywhere switches to root after the kexec, and #minimal authorizes the machine key for
+    // root only: any other user installs the machine and then cannot deploy it.
+    variables: ['ssh_user', 'install', 'control_plane', 'workers'],
+    condition: `var.ssh_user == "root" || alltrue([for n in ${ALL_NODES_HCL} : !coalesce(try(n.install, null), var.install)])`,
+    errorMessage: 'The ssh_user must be root while any node is installed (install): the installed system authorizes the machine key for root only, so a deploy as another user could not log in.',
+    check: (d) =>
+      d.sshUser !== undefined && d.sshUser !== 'root' && allNodes(d).some(({ node }) => node.install ?? d.install ?? CLUSTER_DEFAULTS.install)
+        ? [{ field: 'sshUser', rule: 'must be root while any node is installed (install: true): the installed system authorizes the machine key for root only', value: d.sshUser }]
+        : [],
+  },
   {
     variables: ['control_plane', 'workers'],
     condition: `length(toset([for n in ${ALL_NODES_HCL} : n.name])) == length(${ALL_NODES_HCL})`,

@@ -21,7 +21,7 @@ export interface FlakeTreeProps {
 export const SECRET_FILES = ['machine-ssh-private-key', 'join-token'] as const;
 
 /** The tree directory of each module set; flake.nix imports what it finds there (nix-templates/README.md). */
-export const USER_MODULE_DIRS = { all: 'extra-modules/all', control_plane: 'extra-modules/control-plane', worker: 'extra-modules/worker' } as const;
+export const USER_MODULE_DIRS = { all: 'extra-modules/all', control_plane: 'extra-modules/control-plane', worker: 'extra-modules/worker', minimal: 'extra-modules/minimal' } as const;
 
 /**
  * The user's modules as tree files: `<set dir>/<nn>-<name>` for a `.nix` file, and every file below

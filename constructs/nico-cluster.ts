@@ -64,7 +64,7 @@ const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCas
 
 /** Description fields that name files: Terraform reads them, they are not variables of the module. */
 const FILE_FIELDS = new Set<keyof ClusterDescription>(['sshPrivateKeyFile', 'flakeLockFile']);
-const MODULE_PATH_FIELDS = new Set<keyof ClusterDescription>(['nixosModules', 'controlPlaneModules', 'workerModules']);
+const MODULE_PATH_FIELDS = new Set<keyof ClusterDescription>(['nixosModules', 'controlPlaneModules', 'workerModules', 'minimalModules']);
 const NODE_LISTS = new Set<keyof ClusterDescription>(['controlPlane', 'workers']);
 
 const TOKEN_STRING = /^\$\{TfToken\[[A-Za-z0-9_.]+\]\}$/;

@@ -89,12 +89,14 @@ export const clusterDescriptionSchema = z
     maxUnavailable: z.number().optional(),
     rollback: z.boolean().optional(),
     install: z.boolean().optional(),
+    kexecUrl: z.string().optional(),
     serverExtraFlags: z.array(z.string()).optional(),
     agentExtraFlags: z.array(z.string()).optional(),
     disableComponents: z.array(z.string()).optional(),
     nixosModules: z.array(z.string()).optional(),
     controlPlaneModules: z.array(z.string()).optional(),
     workerModules: z.array(z.string()).optional(),
+    minimalModules: z.array(z.string()).optional(),
   })
   .strict();
 

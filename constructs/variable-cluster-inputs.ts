@@ -60,6 +60,7 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   nixos_modules: { type: 'list(string)', default: CLUSTER_DEFAULTS.nixosModules, description: 'Paths of your own NixOS modules for every k3s node (not for minimal): .nix files or directories holding a default.nix, e.g. "nix/monitoring.nix" (relative to the directory Terraform runs in). Copied into the tree (extra-modules/all/) and imported.' },
   control_plane_modules: { type: 'list(string)', default: CLUSTER_DEFAULTS.controlPlaneModules, description: 'Like nixos_modules, for control-plane nodes only (extra-modules/control-plane/).' },
   worker_modules: { type: 'list(string)', default: CLUSTER_DEFAULTS.workerModules, description: 'Like nixos_modules, for workers only (extra-modules/worker/).' },
+  minimal_modules: { type: 'list(string)', default: CLUSTER_DEFAULTS.minimalModules, description: 'Like nixos_modules, for #minimal only (extra-modules/minimal/): what a machine needs to boot and be reached; installs put #minimal on machines.' },
   ssh_private_key: { type: 'string', default: null, sensitive: true, description: 'Existing ED25519 private key (OpenSSH or PEM, no passphrase) to use as the machine key, e.g. `file("machine-key")`. Null generates one.' },
   flake_lock: { type: 'string', default: null, description: 'Contents of a flake.lock to copy into the tree, e.g. `file("flake.lock")`, so every node builds from the same inputs. Null writes none.' },
   deploy: { type: 'bool', default: CLUSTER_DEFAULTS.deploy, description: 'Deploy the nodes over SSH. When false, only keys, token and flake tree are produced.' },
@@ -72,6 +73,7 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   max_unavailable: { type: 'number', default: CLUSTER_DEFAULTS.maxUnavailable, description: 'How many workers a redeploy may take out of service at once (each is cordoned, drained, switched, seen ready, uncordoned). Control-plane nodes always go one at a time; new workers all together.' },
   rollback: { type: 'bool', default: CLUSTER_DEFAULTS.rollback, description: 'Roll a node back to its previous system generation when it is not ready in time after a switch, or when the new system cuts SSH off (a timer on the node).' },
   install: { type: 'bool', default: CLUSTER_DEFAULTS.install, description: 'Install NixOS with nixos-anywhere, WIPING THE DISK, on every node before its first deploy (a node\'s own `install` overrides it). Needs Nix with flakes where Terraform runs. Each installed node gets an SSH host key made by Terraform, pinned on every later connection.' },
+  kexec_url: { type: 'string', default: null, description: 'Where installs get the NixOS kexec installer tarball: an http(s) URL the machine downloads (a mirror), or an absolute path on the machine that runs Terraform, uploaded over SSH (air-gapped sites); ending in .tar, .tar.gz, .tar.xz or .tar.zst. Null: nixos-anywhere\'s default (GitHub).' },
   output_dir: { type: 'string', default: null, description: 'Local directory for the flake tree (`<output_dir>/nix`) and the kubeconfig. Null means `<root module>/out/<name>`.' },
 };
 
@@ -100,6 +102,7 @@ const CLUSTER_LOCAL = {
   max_unavailable: '${var.max_unavailable}',
   rollback: '${var.rollback}',
   install: '${var.install}',
+  kexec_url: '${var.kexec_url}',
   server_extra_flags: '${var.server_extra_flags}',
   agent_extra_flags: '${var.agent_extra_flags}',
   disable_components: '${var.disable_components}',
@@ -153,7 +156,7 @@ export class VariableClusterInputs extends Construct implements IClusterInputs {
       flake_lock: '${var.flake_lock}',
       nix_templates_dir: '${path.module}/nix-templates',
       templates_dir: '${path.module}/templates',
-      user_modules: { all: modulesOf('nixos_modules'), control_plane: modulesOf('control_plane_modules'), worker: modulesOf('worker_modules') },
+      user_modules: { all: modulesOf('nixos_modules'), control_plane: modulesOf('control_plane_modules'), worker: modulesOf('worker_modules'), minimal: modulesOf('minimal_modules') },
     };
     for (const [name, value] of Object.entries(locals)) {
       new TerraformLocal(this, `local-${name}`, value).overrideLogicalId(name);

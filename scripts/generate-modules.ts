@@ -66,6 +66,7 @@ function mainTf(config: JsonObject): string {
     block('locals', config.locals),
     ...resources.map(([type, byName]) => blocks(`resource "${type}"`, byName)),
     ...Object.entries((config.data ?? {}) as JsonObject).map(([type, byName]) => blocks(`data "${type}"`, byName)),
+  ...(config.check ? [blocks('check', config.check as JsonObject)] : []),
   ];
   return HEADER + parts.join('\n\n') + '\n';
 }

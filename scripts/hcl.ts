@@ -76,7 +76,7 @@ const BARE: Record<string, (v: Json) => string> = {
 
 /** Nested blocks by name: a JSON object (or a list of them) becomes `name { ... }` blocks. */
 // `subject` is the tls provider's certificate subject (tls_self_signed_cert, tls_cert_request).
-const BLOCKS = new Set(['lifecycle', 'connection', 'validation', 'precondition', 'postcondition', 'subject']);
+const BLOCKS = new Set(['lifecycle', 'connection', 'validation', 'precondition', 'postcondition', 'subject', 'assert']);
 
 /** The body of a block: attributes first, then nested blocks, as terraform-aws-modules write them. */
 export function body(obj: JsonObject, indent: string, bareKeys: readonly string[] = []): string {

@@ -7,16 +7,24 @@ import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
 
 jest.setTimeout(20 * 60 * 1000);
 
-// The install phase: machines that run any Linux with root SSH get NixOS through nixos-anywhere (the
-// runner's stand-in records it and "installs" the lab node: new host key, wiped state, extra files).
-const ADDRESS: Record<string, string> = { 'i-01': '127.0.0.41', 'i-02': '127.0.0.42', 'i-03': '127.0.0.43' };
+// The install phase: machines that run any Linux with root SSH get NixOS through the real
+// nixos-anywhere 1.13.0 script, run by the runner's stand-in `nix run`. Stand-ins on the node take the
+// place of kexec (the node stops answering, then answers as the installer), disko (a fresh /mnt),
+// nixos-install (records what reached /mnt) and reboot (the node boots what is on /mnt).
+const ADDRESS: Record<string, string> = {
+  'i-01': '127.0.0.41', 'i-02': '127.0.0.42', 'i-03': '127.0.0.43',
+  // Each its own one-node cluster: an impostor after the kexec, a slow reboot, a port forward.
+  'i-04': '127.0.0.44', 'i-05': '127.0.0.45', 'i-06': '127.0.0.46',
+};
+// i-06 is reached through "a port forward": its SSH port is 2203 before, during and after the install.
+const PORTS: Record<string, number> = { 'i-06': 2203 };
 
 let lab: TestLab;
 let runs: ClusterRuns;
 const work = tempDir('e2e-install');
 
 beforeAll(async () => {
-  ({ lab, runs } = await startClusterLab(work, ADDRESS, (name) => name === 'i-01'));
+  ({ lab, runs } = await startClusterLab(work, ADDRESS, (name) => name !== 'i-02' && name !== 'i-03', PORTS));
   runs.runner = (env) => lab.runnerEnv(env);
 });
 
@@ -32,6 +40,11 @@ afterAll(async () => {
 // pinned to the key its current system presents (the lab's), as a rescue system's would be given.
 const cluster = (patch = {}) => runs.description('installing', ['i-01'], ['i-02', 'i-03'], { 'i-03': { install: false }, ...patch }, { install: true, readyTimeoutSeconds: 10 });
 const installs = (calls: Call[]) => calls.filter((c) => c.command === 'nixos-anywhere');
+const PHASES = ['kexec', 'disko', 'nixos-install', 'reboot'];
+/** The value after `flag` in a call's arguments. */
+const flagValue = (c: Call, flag: string) => c.args[c.args.indexOf(flag) + 1];
+/** What nixos-install saw on /mnt on `node`: the extra files as they arrived through nixos-anywhere's tar. */
+const installed = (calls: Call[], node: string) => calls.find((c) => c.node === node && c.command === 'nixos-install')!.install!;
 
 async function apply(d: ReturnType<typeof cluster>) {
   lab.clearCalls();
@@ -59,10 +72,14 @@ describe('a cluster whose machines are installed first', () => {
   test('when applied, then each opted-in node is installed once, with #minimal, before its deploy; the opted-out node never', async () => {
     first = await apply(cluster());
     expect(first.code).toBe(0);
-    expect(installs(first.calls).map((c) => c.node).sort()).toEqual(['i-01', 'i-02']);
+    // Two runs of nixos-anywhere per node: the kexec with the hardware report, then disk, install, reboot.
+    expect(installs(first.calls).map((c) => c.node).sort()).toEqual(['i-01', 'i-01', 'i-02', 'i-02']);
+    for (const c of installs(first.calls)) expect(c.exit).toBe(0);
     for (const n of ['i-01', 'i-02']) {
-      const install = installs(first.calls).find((c) => c.node === n)!;
-      expect(install.install!.flake).toMatch(/#minimal$/);
+      const install = installs(first.calls).filter((c) => c.node === n).pop()!;
+      expect(flagValue(install, '--flake')).toMatch(/^path:\/.*#minimal$/);
+      // The real script's phases, in order, each on the node: kexec, disko, nixos-install, reboot.
+      expect(first.calls.filter((c) => c.node === n && PHASES.includes(c.command)).map((c) => c.command)).toEqual(PHASES);
       const deploy = switches(first.calls).find((c) => c.node === n)!;
       expect(install.end).toBeLessThanOrEqual(deploy.start);
       expect(deploy.args[2]).toMatch(new RegExp(`#${n}$`));
@@ -73,15 +90,31 @@ describe('a cluster whose machines are installed first', () => {
   test("then the extra files held the node's Terraform-made host key and its secrets, root-only", () => {
     const keys = terraformHostKeys();
     for (const n of ['i-01', 'i-02']) {
-      const install = installs(first.calls).find((c) => c.node === n)!.install!;
+      const install = installed(first.calls, n);
       expect(install.hostKey.split(' ').slice(0, 2).join(' ')).toBe(keys[n].split(' ').slice(0, 2).join(' '));
       const modes = Object.fromEntries(install.extraFiles.map((e) => [e.path, e.mode]));
       expect(modes['etc/ssh/ssh_host_ed25519_key']).toBe('600');
+      // tar gives the new system these directories' modes: as NixOS has them, not root-only.
+      expect(modes['var']).toBe('755');
+      expect(modes['var/lib']).toBe('755');
       expect(modes['var/lib/nico/secrets']).toBe('700');
       expect(modes['var/lib/nico/secrets/join-token']).toBe('600');
       expect(modes['var/lib/nico/secrets/machine-ssh-private-key']).toBe('600');
       for (const e of install.extraFiles.filter((x) => x.path.startsWith('var/lib/nico/secrets'))) expect(e.mode).toMatch(/^[67]00$/);
       expect(Object.keys(modes).some((p) => p.startsWith('var/lib/nico/secrets/tls/'))).toBe(n === 'i-01');
+    }
+  });
+
+  test("then the hardware report made in the installer reached the build of #minimal, the installed system and the node's tree at its deploy", () => {
+    for (const n of ['i-01', 'i-02']) {
+      const mine = first.calls.filter((c) => c.node === n).map((c) => c.command);
+      expect(mine.indexOf('nixos-generate-config')).toBeGreaterThan(mine.indexOf('kexec'));
+      const flakeDir = flagValue(installs(first.calls).find((c) => c.node === n)!, '--flake').split('#')[0];
+      const builds = first.calls.filter((c) => c.node === 'runner' && c.build?.installable.startsWith(`${flakeDir}#`));
+      expect(builds.map((b) => b.build!.installable.split('.').slice(-1)[0]).sort()).toEqual(['diskoScript', 'toplevel']);
+      for (const b of builds) expect(b.build!.files).toContain('hardware-configuration.nix');
+      expect(installed(first.calls, n).extraFiles.map((e) => e.path)).toContain('var/lib/nico/hardware-configuration.nix');
+      expect(switches(first.calls).find((c) => c.node === n)!.flake!.entries.map((e) => e.path)).toContain('hardware-configuration.nix');
     }
   });
 
@@ -105,7 +138,7 @@ describe('a cluster whose machines are installed first', () => {
     const d = cluster({ 'i-02': { installGeneration: 2 } });
     const result = await apply(d);
     expect(result.code).toBe(0);
-    expect(installs(result.calls).map((c) => c.node)).toEqual(['i-02']);
+    expect(installs(result.calls).map((c) => c.node)).toEqual(['i-02', 'i-02']);
     expect(switches(result.calls).map((c) => c.node)).toEqual(['i-02']);
     expect(await runs.planExitCode(d)).toBe(0);
   });
@@ -121,6 +154,73 @@ describe('a cluster whose machines are installed first', () => {
     expect(result.code).not.toBe(0);
     expect(result.output).toMatch(/nico: i-02: error: cannot connect to root@127\.0\.0\.42 port 22: the host key it presented is not the pinned one/);
     expect(result.calls.filter((c) => c.node === 'i-02')).toEqual([]);
+  });
+});
+
+/** Adds key=value lines to a node's control file, read by the install's stand-ins on the node. */
+function control(node: string, lines: Record<string, string | number>) {
+  fs.appendFileSync(lab.node(node).controlFile, Object.entries(lines).map(([k, v]) => `${k}=${v}\n`).join(''));
+}
+const alone = (name: string, node: string, patch: Record<string, unknown> = {}, extra = {}) =>
+  runs.description(name, [node], [], { [node]: patch }, { install: true, readyTimeoutSeconds: 60, ...extra });
+const CONSOLE_MODULE = path.join(__dirname, '..', 'fixtures', 'user-modules', 'node-tools.nix');
+const MIRROR = 'https://mirror.example/nixos-images/nixos-kexec-installer-noninteractive-x86_64-linux.tar.gz';
+const commandsOn = (calls: Call[], node: string) => calls.filter((c) => c.node === node).map((c) => c.command);
+
+describe('an install that must hold against what answers at the address', () => {
+  test('given a machine without hostKey whose installer presents another host key after the kexec, when applied, then nixos-anywhere is stopped before disko and no secret leaves the runner', async () => {
+    control('i-04', { installerHostKey: 'impostor' });
+    const result = await apply(alone('swapped', 'i-04', { hostKey: undefined }));
+    expect(result.code).not.toBe(0);
+    expect(result.output).toMatch(/nico: i-04: trust on first use: no hostKey is set, so the key 127\.0\.0\.44 presents now is trusted and pinned for the rest of the install: SHA256:/);
+    expect(result.output).toMatch(/nico: i-04: error: during the install 127\.0\.0\.44 port 22 presented a host key other than the pinned one/);
+    // The kexec ran (the real machine answered); what came after it never reached the impostor.
+    expect(commandsOn(result.calls, 'i-04')).toContain('kexec');
+    expect(commandsOn(result.calls, 'i-04')).not.toContain('disko');
+    expect(commandsOn(result.calls, 'i-04')).not.toContain('nixos-install');
+    expect(result.output).not.toMatch(/### Copying extra files ###/);
+    expect(await lab.node('i-04').shell('mountpoint -q /mnt && ls -A /mnt')).toMatchObject({ stdout: '' });
+    // Stopped, not left retrying: no process of that run is left.
+    const flakeDir = flagValue(installs(result.calls).find((c) => c.node === 'i-04')!, '--flake').split('#')[0].replace(/^path:/, '');
+    const left = await lab.exec('sh', ['-c', `ps -eo args | grep -F -- '${flakeDir}' | grep -v grep || true`]);
+    expect(left.stdout).toBe('');
+  });
+
+  test('given a reboot that takes longer than one SSH connect timeout, when applied, then the install waits for the installed system and the deploy follows', async () => {
+    control('i-05', { rebootSeconds: 8 });
+    const result = await apply(alone('slowboot', 'i-05', {}, { sshConnectTimeoutSeconds: 2 }));
+    expect(result.code).toBe(0);
+    expect(result.output).toMatch(/nico: i-05: the installed system answers \(\d+s after its reboot\)/);
+    expect(commandsOn(result.calls, 'i-05')).toEqual(expect.arrayContaining(['reboot', 'nixos-rebuild']));
+    expect(switches(result.calls).find((c) => c.node === 'i-05')!.args[2]).toMatch(/#i-05$/);
+  });
+
+  test('given sshPort 2203 forwarded to the machine and a kexec mirror, when applied, then nixos-anywhere fetches from the mirror, reaches the installer through the forward after the kexec, and the node is deployed', async () => {
+    const result = await apply(alone('forward', 'i-06', { sshPort: 2203 }, { kexecUrl: MIRROR, minimalModules: [CONSOLE_MODULE] }));
+    expect(result.code).toBe(0);
+    const install = installs(result.calls).find((c) => c.node === 'i-06')!;
+    expect(flagValue(install, '--post-kexec-ssh-port')).toBe('2203');
+    // kexecUrl: the machine fetched the installer from the mirror given, not from GitHub.
+    expect(flagValue(install, '--kexec')).toBe(MIRROR);
+    expect(result.calls.filter((c) => c.node === 'i-06' && c.command === 'wget').map((c) => c.args[0])).toEqual([MIRROR]);
+    // minimalModules: the user's module for #minimal is in the tree #minimal is built from.
+    const flakeDir = flagValue(install, '--flake').split('#')[0];
+    const builds = result.calls.filter((c) => c.node === 'runner' && c.build?.installable.startsWith(`${flakeDir}#`));
+    expect(builds.length).toBe(2);
+    for (const b of builds) expect(b.build!.files).toContain('extra-modules/minimal/00-node-tools.nix');
+    expect(commandsOn(result.calls, 'i-06').filter((c) => PHASES.includes(c))).toEqual(PHASES);
+    expect(switches(result.calls).map((c) => c.node)).toEqual(['i-06']);
+  }, 240_000);
+});
+
+describe('a node connected to without a pin', () => {
+  test('given a node with neither hostKey nor install, when planned, then the plan warns that it is trusted on first use, naming it', async () => {
+    const d = runs.description('unpinned', ['i-03'], [], { 'i-03': { hostKey: undefined } });
+    await runs.tf(d, 'init', '-input=false');
+    const plan = await runs.tf(d, 'plan', '-input=false', '-no-color');
+    expect(plan.code).toBe(0);
+    expect(plan.output).toMatch(/Warning: Check block assertion failed/);
+    expect(plan.output.replace(/\s+/g, ' ')).toMatch(/Trust on first use: node\(s\) i-03 have no host_key and are not installed by Terraform/);
   });
 });
 

@@ -63,13 +63,13 @@ export class ClusterRuns {
 }
 
 /**
- * A lab of the given nodes (name -> 127.0.0.x address; servers get a kubeconfig when switched), a
+ * A lab of the given nodes (name -> 127.0.0.x address, optional SSH port; servers get a kubeconfig when switched), a
  * machine key they all authorise, and a ClusterRuns over them with the VIP 127.0.0.100.
  */
-export async function startClusterLab(workDir: string, addresses: Record<string, string>, isServer: (name: string) => boolean) {
+export async function startClusterLab(workDir: string, addresses: Record<string, string>, isServer: (name: string) => boolean, ports: Record<string, number> = {}) {
   const key = await generateKeyPair(workDir, 'machine-key');
   const lab = await TestLab.start({
-    nodes: Object.entries(addresses).map(([name, address]) => ({ name, address, role: isServer(name) ? ('server' as const) : ('agent' as const) })),
+    nodes: Object.entries(addresses).map(([name, address]) => ({ name, address, port: ports[name], role: isServer(name) ? ('server' as const) : ('agent' as const) })),
     authorizedKey: key.publicKey,
     identityFile: key.privateKeyFile,
   });

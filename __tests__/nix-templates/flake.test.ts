@@ -115,6 +115,35 @@ describe('flake.nix', () => {
     });
   });
 
+  describe('given the hardware report the install writes next to flake.nix', () => {
+    it('then minimal and every node take it, after common.nix and before their own modules', () => {
+      const tree = fixtureTree('constructs-example', { files: { 'hardware-configuration.nix': '{ lib, ... }: { boot.initrd.availableKernelModules = [ "virtio_blk" ]; }\n' } });
+      try {
+        const c = outputs<Record<string, Summary>>(tree.dir, SUMMARY);
+        const base = ['<disko stand-in>', 'disko-config.nix', 'common.nix', 'hardware-configuration.nix'];
+        expect(c.minimal.modules).toEqual([...base, 'minimal.nix']);
+        expect(c['cp-01'].modules).toEqual([...base, 'control-plane.nix']);
+        expect(c['worker-01'].modules).toEqual([...base, 'worker.nix']);
+      } finally {
+        tree.remove();
+      }
+    });
+  });
+
+  describe('given user modules for minimal under extra-modules/minimal', () => {
+    it('then minimal imports them and no node does', () => {
+      const tree = fixtureTree('constructs-example', { files: { 'extra-modules/minimal/00-console.nix': '{ }' } });
+      try {
+        const c = outputs<Record<string, Summary>>(tree.dir, SUMMARY);
+        const base = ['<disko stand-in>', 'disko-config.nix', 'common.nix'];
+        expect(c.minimal.modules).toEqual([...base, 'minimal.nix', '00-console.nix']);
+        expect(c['cp-01'].modules).toEqual([...base, 'control-plane.nix']);
+      } finally {
+        tree.remove();
+      }
+    });
+  });
+
   describe('given user modules under extra-modules/', () => {
     it('then every .nix file and directory of a set is imported by the nodes of that set, nothing by minimal, other files are ignored', () => {
       const tree = fixtureTree('constructs-example', {

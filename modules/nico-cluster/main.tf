@@ -10,6 +10,7 @@ locals {
     gateway                     = var.gateway
     install                     = var.install
     interface                   = var.interface
+    kexec_url                   = var.kexec_url
     max_unavailable             = var.max_unavailable
     name                        = var.name
     nameservers                 = var.nameservers
@@ -71,10 +72,11 @@ locals {
     "nodes/worker.nix"        = file("${local.nix_templates_dir}/nodes/worker.nix")
   }
   templates_dir     = "${path.module}/templates"
-  user_module_files = merge(flatten([for set, dir in { all = "extra-modules/all", control_plane = "extra-modules/control-plane", worker = "extra-modules/worker" } : [for i, m in local.user_modules[set] : { for f in(endswith(m.path, ".nix") ? [""] : sort(fileset(m.path, "**"))) : "${dir}/${format("%02d", i)}-${m.name}${f == "" ? "" : "/${f}"}" => file(f == "" ? m.path : "${m.path}/${f}") }]])...)
+  user_module_files = merge(flatten([for set, dir in { all = "extra-modules/all", control_plane = "extra-modules/control-plane", worker = "extra-modules/worker", minimal = "extra-modules/minimal" } : [for i, m in local.user_modules[set] : { for f in(endswith(m.path, ".nix") ? [""] : sort(fileset(m.path, "**"))) : "${dir}/${format("%02d", i)}-${m.name}${f == "" ? "" : "/${f}"}" => file(f == "" ? m.path : "${m.path}/${f}") }]])...)
   user_modules = {
     all           = [for p in var.nixos_modules : { name = basename(p), path = p }]
     control_plane = [for p in var.control_plane_modules : { name = basename(p), path = p }]
+    minimal       = [for p in var.minimal_modules : { name = basename(p), path = p }]
     worker        = [for p in var.worker_modules : { name = basename(p), path = p }]
   }
 }
@@ -563,6 +565,11 @@ resource "terraform_data" "input_checks" {
     }
 
     precondition {
+      condition     = var.kexec_url == null || can(regex("^(https?://[^ \"'\\\\$${}`\\x00-\\x1f\\x7f]+|/[A-Za-z0-9._/+:-]+)\\.tar(\\.gz|\\.xz|\\.zst)?$", var.kexec_url))
+      error_message = "The kexec_url must be an http(s) URL or an absolute path ending in .tar, .tar.gz, .tar.xz or .tar.zst, without spaces, quotes, backslashes, \"$\" or braces."
+    }
+
+    precondition {
       condition     = alltrue([for f in var.server_extra_flags : can(regex("^--[^\\r\\n]+$", f))])
       error_message = "Every server_extra_flags entry must be a k3s flag starting with \"--\" (value included, e.g. \"--cluster-cidr=10.42.0.0/16\"), on one line."
     }
@@ -590,6 +597,11 @@ resource "terraform_data" "input_checks" {
     precondition {
       condition     = alltrue([for p in var.worker_modules : can(regex("^[A-Za-z0-9._+-]+$", basename(p))) && try(endswith(p, ".nix") ? fileexists(p) : fileexists("${p}/default.nix"), false)])
       error_message = "Every worker_modules entry must be the path of an existing .nix file or of a directory holding a default.nix, its last name made of letters, digits, \".\", \"_\", \"+\" or \"-\"."
+    }
+
+    precondition {
+      condition     = alltrue([for p in var.minimal_modules : can(regex("^[A-Za-z0-9._+-]+$", basename(p))) && try(endswith(p, ".nix") ? fileexists(p) : fileexists("${p}/default.nix"), false)])
+      error_message = "Every minimal_modules entry must be the path of an existing .nix file or of a directory holding a default.nix, its last name made of letters, digits, \".\", \"_\", \"+\" or \"-\"."
     }
 
     precondition {
@@ -625,6 +637,11 @@ resource "terraform_data" "input_checks" {
     precondition {
       condition     = try(length([for n in var.control_plane : n if !try(n.gone, false)]) >= floor(length(var.control_plane) / 2) + 1, true)
       error_message = "At most a minority of the control_plane nodes may be marked gone at once: etcd needs a quorum of the others to remove them."
+    }
+
+    precondition {
+      condition     = var.ssh_user == "root" || alltrue([for n in concat(var.control_plane, var.workers) : !coalesce(try(n.install, null), var.install)])
+      error_message = "The ssh_user must be root while any node is installed (install): the installed system authorizes the machine key for root only, so a deploy as another user could not log in."
     }
 
     precondition {
@@ -693,7 +710,7 @@ resource "terraform_data" "install" {
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(local.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "install", NICO_NIXOS_ANYWHERE = "github:nix-community/nixos-anywhere/1.13.0", NICO_HOST_PRIVATE_KEY = nonsensitive(sensitive(tls_private_key.host_key[each.key].private_key_openssh)), NICO_HOST_PUBLIC_KEY = trimspace(tls_private_key.host_key[each.key].public_key_openssh) }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(local.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "install", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_NIXOS_ANYWHERE = "github:nix-community/nixos-anywhere/1.13.0", NICO_KEXEC_URL = local.cluster.kexec_url == null ? "" : local.cluster.kexec_url, NICO_HOST_PRIVATE_KEY = nonsensitive(sensitive(tls_private_key.host_key[each.key].private_key_openssh)), NICO_HOST_PUBLIC_KEY = trimspace(tls_private_key.host_key[each.key].public_key_openssh) }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
     interpreter = ["/bin/sh", "-c"]
   }
 }
@@ -765,4 +782,11 @@ data "tls_public_key" "given" {
   count               = nonsensitive(sensitive(local.ssh_private_key_input != null)) ? 1 : 0
   private_key_openssh = try(!startswith(local.ssh_private_key_input, "-----BEGIN OPENSSH"), false) ? null : (local.ssh_private_key_input == null ? "" : local.ssh_private_key_input)
   private_key_pem     = try(!startswith(local.ssh_private_key_input, "-----BEGIN OPENSSH"), false) ? local.ssh_private_key_input : null
+}
+
+check "host_keys_pinned" {
+  assert {
+    condition     = !local.deploy || alltrue([for name, key in local.node_host_keys : key != null || contains(keys(local.gone_names), name)])
+    error_message = "Trust on first use: node(s) ${join(", ", sort([for name, key in local.node_host_keys : name if key == null && !contains(keys(local.gone_names), name)]))} have no host_key and are not installed by Terraform: every connection to them accepts whatever host key answers at their address, and sends them the secrets. Pin each with host_key (its /etc/ssh/ssh_host_ed25519_key.pub, compared out of band), or let Terraform install it (install)."
+  }
 }

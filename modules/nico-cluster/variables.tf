@@ -178,6 +178,18 @@ variable "interface" {
   }
 }
 
+variable "kexec_url" {
+  description = "Where installs get the NixOS kexec installer tarball: an http(s) URL the machine downloads (a mirror), or an absolute path on the machine that runs Terraform, uploaded over SSH (air-gapped sites); ending in .tar, .tar.gz, .tar.xz or .tar.zst. Null: nixos-anywhere's default (GitHub)."
+  type        = string
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.kexec_url == null || can(regex("^(https?://[^ \"'\\\\$${}`\\x00-\\x1f\\x7f]+|/[A-Za-z0-9._/+:-]+)\\.tar(\\.gz|\\.xz|\\.zst)?$", var.kexec_url))
+    error_message = "The kexec_url must be an http(s) URL or an absolute path ending in .tar, .tar.gz, .tar.xz or .tar.zst, without spaces, quotes, backslashes, \"$\" or braces."
+  }
+}
+
 variable "max_unavailable" {
   description = "How many workers a redeploy may take out of service at once (each is cordoned, drained, switched, seen ready, uncordoned). Control-plane nodes always go one at a time; new workers all together."
   type        = number
@@ -187,6 +199,18 @@ variable "max_unavailable" {
   validation {
     condition     = var.max_unavailable >= 1 && var.max_unavailable <= 1000 && floor(var.max_unavailable) == var.max_unavailable
     error_message = "The max_unavailable must be a whole number of workers from 1 to 1000."
+  }
+}
+
+variable "minimal_modules" {
+  description = "Like nixos_modules, for #minimal only (extra-modules/minimal/): what a machine needs to boot and be reached; installs put #minimal on machines."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for p in var.minimal_modules : can(regex("^[A-Za-z0-9._+-]+$", basename(p))) && try(endswith(p, ".nix") ? fileexists(p) : fileexists("${p}/default.nix"), false)])
+    error_message = "Every minimal_modules entry must be the path of an existing .nix file or of a directory holding a default.nix, its last name made of letters, digits, \".\", \"_\", \"+\" or \"-\"."
   }
 }
 

@@ -32,7 +32,9 @@ export interface FlakeListing {
 /** One call of a stand-in command on a node. */
 export interface Call {
   node: string;
-  command: 'nixos-rebuild' | 'k3s' | 'systemctl' | 'nix' | 'systemd-run' | 'journalctl' | 'nixos-anywhere';
+  command: 'nixos-rebuild' | 'k3s' | 'systemctl' | 'nix' | 'systemd-run' | 'journalctl' | 'nixos-anywhere'
+    // The install's stand-ins on the node (the runner's nix build/copy are recorded on node "runner").
+    | 'wget' | 'kexec' | 'disko' | 'nixos-install' | 'reboot' | 'nixos-facter' | 'nixos-generate-config';
   args: string[];
   /** Epoch milliseconds when the command started and ended. */
   start: number;
@@ -44,8 +46,10 @@ export interface Call {
   flake?: FlakeListing;
   /** Only for `nixos-rebuild switch --rollback`: the generations it went from and to. */
   rollback?: { from: number; to: number };
-  /** Only for the runner's stand-in nixos-anywhere: what it installed. */
-  install?: { flake: string; extraFiles: FlakeEntry[]; hostKey: string };
+  /** Only for nixos-install in the installer: the system and what was on /mnt (the extra files) then. */
+  install?: { system: string; extraFiles: FlakeEntry[]; hostKey: string };
+  /** Only for the runner's `nix build`: the installable and the files of its flake directory. */
+  build?: { installable: string; files: string[] };
 }
 
 export function readCalls(file: string): Call[] {

@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Call, readCalls } from './calls';
@@ -111,6 +111,13 @@ export class TestLab {
     mkdirSync(join(this.dir, 'runner-bin'));
     copyFileSync(join(STANDINS, 'runner', 'nix'), join(this.dir, 'runner-bin', 'nix'));
     chmodSync(join(this.dir, 'runner-bin', 'nix'), 0o755);
+    // What the real nixos-anywhere makes a node run that touches hardware (kexec, disko, nixos-install, ...).
+    for (const [from, to] of [['bin', this.binDir], ['lib', join(this.dir, 'lib')]]) {
+      for (const f of readdirSync(join(STANDINS, 'installer', from))) {
+        copyFileSync(join(STANDINS, 'installer', from, f), join(to, f));
+        chmodSync(join(to, f), 0o755);
+      }
+    }
     const keys = Array.isArray(opts.authorizedKey) ? opts.authorizedKey : [opts.authorizedKey];
     writeFileSync(join(this.dir, 'authorized_keys'), keys.map((k) => `${k.trim()}\n`).join(''));
     writeFileSync(join(this.dir, 'servers'), this.nodeList.filter((n) => n.role === 'server').map((n) => `${n.name}\n`).join(''));
@@ -170,11 +177,11 @@ export class TestLab {
   }
 
   /**
-   * Environment for Terraform as the machine that runs it: the runner's stand-in `nix` (and through
-   * it nixos-anywhere) first on PATH, installing onto this lab's nodes.
+   * Environment for Terraform as the machine that runs it: the runner's stand-in `nix` first on PATH,
+   * whose `nix run` runs the real nixos-anywhere 1.13.0 script against this lab's nodes.
    */
   runnerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-    return { ...env, PATH: `${join(this.dir, 'runner-bin')}:${env.PATH ?? process.env.PATH}`, NICO_TEST_LAB: this.dir };
+    return { ...env, PATH: `${join(this.dir, 'runner-bin')}:${env.PATH ?? process.env.PATH}`, NICO_TEST_LAB: this.dir, NICO_TEST_NIXOS_ANYWHERE_SRC: nixosAnywhereSource() };
   }
 
   /** The cluster model the k3s stand-ins keep (Node objects, etcd members, cluster ids, node passwords). */
@@ -209,6 +216,18 @@ export class TestLab {
     else rmSync(this.dir, { recursive: true, force: true });
     process.off('exit', this.onExit);
   }
+}
+
+/**
+ * The reference copy of nixos-anywhere 1.13.0 (upstream's unchanged script): NICO_TEST_NIXOS_ANYWHERE_SRC,
+ * else `shared/reference/nixos-anywhere-1.13.0` beside the repository (or beside its worktree's parent).
+ */
+export function nixosAnywhereSource(): string {
+  const repo = join(__dirname, '..', '..', '..');
+  const candidates = [process.env.NICO_TEST_NIXOS_ANYWHERE_SRC, join(repo, '..', 'shared', 'reference', 'nixos-anywhere-1.13.0'), join(repo, '..', '..', 'shared', 'reference', 'nixos-anywhere-1.13.0')];
+  const found = candidates.find((c) => c && existsSync(join(c, 'src', 'nixos-anywhere.sh')));
+  if (!found) throw new Error(`the e2e install lab runs the real nixos-anywhere 1.13.0 script: not found in ${candidates.filter(Boolean).join(', ')} (set NICO_TEST_NIXOS_ANYWHERE_SRC)`);
+  return found;
 }
 
 function tryKill(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {

@@ -36,6 +36,8 @@ explain() {
 
 # check_connection: one quick connection first, so that every failure names the node and the fix.
 check_connection() {
+  # Said on every step that connects unpinned (the plan warns too: check "host_keys_pinned").
+  [ -n "$NICO_HOST_KEY" ] || say "trust on first use: no hostKey is set, so this step accepts whatever key answers at $NICO_SSH_HOST port $NICO_SSH_PORT"
   if out=$(ssh_node true 2>&1 </dev/null); then return 0; fi
   printf '%s\n' "$out" | sed '/^$/d; s/^/  ssh: /' >&2
   fail "cannot connect to $NICO_SSH_USER@$NICO_SSH_HOST port $NICO_SSH_PORT: $(explain "$node" "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_KEY" "$out")"

@@ -67,6 +67,12 @@
         agent = [ ./nodes/worker.nix ] ++ userModules "all" ++ userModules "worker";
       };
 
+      # The machine's hardware report (`nixos-generate-config --show-hardware-config --no-filesystems`),
+      # which nico-cluster's install writes next to this flake: the initrd modules of its disk and
+      # network (virtio, NVMe, ...), its CPU's KVM module. Every configuration of the machine takes it,
+      # minimal too: without it an installed KVM/virtio machine waits forever for its root at first boot.
+      hardwareModules = let f = optionalFile "hardware-configuration.nix"; in if f == null then [ ] else [ f ];
+
       mkSystem = nodeData: modules:
         nixpkgs.lib.nixosSystem {
           inherit (generated) system;
@@ -75,13 +81,15 @@
             disko.nixosModules.disko
             ./nodes/disko-config.nix
             ./nodes/common.nix
-          ] ++ modules;
+          ] ++ hardwareModules ++ modules;
         };
     in
     {
       nixosConfigurations =
         builtins.mapAttrs (_: node: mkSystem node roleModules.${node.role}) generated.nodes
-        # Cleanup takes none of the user's modules: it must work whatever they do.
-        // { minimal = mkSystem minimalData [ ./nodes/minimal.nix ]; };
+        # Cleanup takes none of the modules of the nodes' sets: it must work whatever they do. Only
+        # the set the user writes for it (extra-modules/minimal: drivers, a console, what the
+        # machine needs to boot and be reached), also installed with it.
+        // { minimal = mkSystem minimalData ([ ./nodes/minimal.nix ] ++ userModules "minimal"); };
     };
 }

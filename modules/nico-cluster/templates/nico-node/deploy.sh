@@ -33,6 +33,8 @@ EOF
     emit NICO_FILE "$NICO_FILE_COUNT" '"$dir"'
     [ -z "$cluster_lock" ] || printf 'put "$dir"/flake.lock <<%s\n%s\n%s\n' "'NICO_EOF'" "$cluster_lock" NICO_EOF
     cat <<'EOF'
+# The hardware report the install left (install.sh): the flake gives it to every configuration.
+if [ -f /var/lib/nico/hardware-configuration.nix ]; then cp /var/lib/nico/hardware-configuration.nix "$dir/"; fi
 if [ ! -f "$dir/flake.lock" ] && [ -f /var/lib/nico/flake.lock ]; then cp /var/lib/nico/flake.lock "$dir/flake.lock"; fi
 if [ ! -f "$dir/flake.lock" ]; then
   echo "nico: $node: locking the flake inputs (the first node; every later node builds from this lock)"
