@@ -16,6 +16,11 @@ export interface Measurement {
    * process of the tree (terraform itself, or one of its provider plugins), not their sum.
    */
   readonly peakRssMiB: number;
+  /**
+   * CPU seconds (user + system, GNU time `%U` + `%S`) of the child and the children it waited for
+   * (terraform's provider plugins): less sensitive than wall time to other work on a loaded machine.
+   */
+  readonly cpuS: number;
   readonly code: number;
   /** File holding the child's stdout and stderr. */
   readonly log: string;
@@ -51,17 +56,17 @@ export function measure(cmd: string, args: readonly string[], opts: MeasureOptio
   const fd = fs.openSync(opts.log, 'a');
   fs.writeSync(fd, `\n$ ${cmd} ${args.join(' ')}\n`);
   const start = process.hrtime.bigint();
-  const r = spawnSync(GNU_TIME, ['-f', '%e %M %x', '-o', timeFile, cmd, ...args], { cwd: opts.cwd, env: opts.env, stdio: ['ignore', fd, fd] });
+  const r = spawnSync(GNU_TIME, ['-f', '%e %M %x %U %S', '-o', timeFile, cmd, ...args], { cwd: opts.cwd, env: opts.env, stdio: ['ignore', fd, fd] });
   const wallS = Number(process.hrtime.bigint() - start) / 1e9;
   fs.closeSync(fd);
-  const [, maxRssKiB] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  const [, maxRssKiB, , userS, systemS] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
   fs.rmSync(timeFile, { force: true });
   const code = r.status ?? -1;
   if (code !== 0 && opts.check !== false) {
     const tail = fs.readFileSync(opts.log, 'utf8').slice(-3000);
     throw new Error(`bench: ${cmd} ${args.join(' ')} failed (${code}) in ${opts.cwd ?? process.cwd()}; log ${opts.log}:\n${tail}`);
   }
-  return { wallS, peakRssMiB: maxRssKiB / 1024, code, log: opts.log };
+  return { wallS, peakRssMiB: maxRssKiB / 1024, cpuS: userS + systemS, code, log: opts.log };
 }
 
 /** The median of the measurements' times and of their peak memory, taken separately. */
@@ -70,7 +75,7 @@ export function median(ms: readonly Measurement[]): Measurement {
     const s = [...xs].sort((a, b) => key(a) - key(b));
     return key(s[Math.floor((s.length - 1) / 2)]);
   };
-  return { wallS: mid([...ms], (m) => m.wallS), peakRssMiB: mid([...ms], (m) => m.peakRssMiB), code: 0, log: ms[0].log };
+  return { wallS: mid([...ms], (m) => m.wallS), peakRssMiB: mid([...ms], (m) => m.peakRssMiB), cpuS: mid([...ms], (m) => m.cpuS), code: 0, log: ms[0].log };
 }
 
 /** Runs a command to completion without measuring; throws with its output on failure. */

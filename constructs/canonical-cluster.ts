@@ -1,4 +1,4 @@
-import { ClusterDescription, CLUSTER_DEFAULTS, NodeDescription, NODE_DEFAULTS } from './cluster-description';
+import { ClusterDescription, CLUSTER_DEFAULTS, EtcdSnapshotsDescription, NodeDescription, NODE_DEFAULTS, SNAPSHOT_BEFORE_CHANGES_DEFAULT } from './cluster-description';
 
 /**
  * The description in the canonical form of the module's `local.cluster` (snake_case, defaults
@@ -34,6 +34,32 @@ const canonicalNode = (n: NodeDescription): CanonicalNode => ({
   install_generation: n.installGeneration ?? NODE_DEFAULTS.installGeneration,
 });
 
+/**
+ * `etcd_snapshots` as `local.cluster` holds it: unset settings are null (k3s's default applies, no
+ * flag is written). Of S3 only what cluster.nix needs: whether a CA file and credentials come
+ * through the secrets channel, never their contents.
+ */
+export function canonicalEtcdSnapshots(e: EtcdSnapshotsDescription | undefined) {
+  const s3 = e?.s3;
+  return {
+    schedule_cron: e?.scheduleCron ?? null,
+    retention: e?.retention ?? null,
+    dir: e?.dir ?? null,
+    before_changes: e?.beforeChanges ?? SNAPSHOT_BEFORE_CHANGES_DEFAULT,
+    s3:
+      s3 === undefined
+        ? null
+        : {
+            bucket: s3.bucket,
+            endpoint: s3.endpoint ?? null,
+            region: s3.region ?? null,
+            folder: s3.folder ?? null,
+            endpoint_ca: s3.endpointCaFile !== undefined,
+            credentials: s3.accessKeyId !== undefined,
+          },
+  };
+}
+
 /** The description as `local.cluster` holds it: snake_case, defaults applied. */
 export function canonicalCluster(d: ClusterDescription) {
   return {
@@ -60,5 +86,6 @@ export function canonicalCluster(d: ClusterDescription) {
     server_extra_flags: [...(d.serverExtraFlags ?? CLUSTER_DEFAULTS.serverExtraFlags)],
     agent_extra_flags: [...(d.agentExtraFlags ?? CLUSTER_DEFAULTS.agentExtraFlags)],
     disable_components: [...(d.disableComponents ?? CLUSTER_DEFAULTS.disableComponents)],
+    etcd_snapshots: canonicalEtcdSnapshots(d.etcdSnapshots),
   };
 }

@@ -1,8 +1,9 @@
 import { DataResource, TerraformLocal } from 'cdktf';
 import { Construct } from 'constructs';
 import { BAD_FILE_NAME_MESSAGE } from './flake-tree';
-import { NodeDeployment } from './node-deployment';
+import { CONFIGURATION_HASH, NodeDeployment } from './node-deployment';
 import { NodeInstall } from './node-install';
+import { PRE_CHANGE_SNAPSHOT, PreChangeSnapshot } from './pre-change-snapshot';
 
 export interface ClusterDeploymentProps {
   /** Resource addresses every node deployment waits for (the input checks). */
@@ -12,8 +13,15 @@ export interface ClusterDeploymentProps {
 // What each role's configuration depends on besides the tree (see nodes/generator.nix): a change to
 // anything else leaves the node alone. Workers join through the VIP and run no keepalived.
 const COMMON_SETTINGS = 'vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface';
+// Snapshot settings count for servers only, and only once set: a cluster without them keeps the hash
+// it had before they existed. The S3 credentials and CA count by their hashes (a rotated key
+// redeploys the servers, which then read the new environment file).
+const SNAPSHOT_SETTINGS =
+  'merge(anytrue([for k, v in local.cluster.etcd_snapshots : v != null if k != "before_changes"]) ? { etcd_snapshots = { for k, v in local.cluster.etcd_snapshots : k => v if k != "before_changes" } } : {}, ' +
+  'nonsensitive(local.etcd_s3_env == null) ? {} : { etcd_s3_credentials = nonsensitive(sha256(local.etcd_s3_env)) }, ' +
+  'local.etcd_s3_endpoint_ca == null ? {} : { etcd_s3_endpoint_ca = sha256(local.etcd_s3_endpoint_ca) })';
 const SETTINGS = {
-  control_plane: `\${{ ${COMMON_SETTINGS}, name = local.cluster.name, vrrp_router_id = local.cluster.vrrp_router_id }}`,
+  control_plane: `\${merge({ ${COMMON_SETTINGS}, name = local.cluster.name, vrrp_router_id = local.cluster.vrrp_router_id }, ${SNAPSHOT_SETTINGS})}`,
   worker: `\${{ ${COMMON_SETTINGS} }}`,
 };
 
@@ -21,7 +29,7 @@ const SETTINGS = {
  * The parts of the script every node step runs (constructs/templates/nico-node/), joined in this order:
  * the first ones only define functions, main.sh runs the action.
  */
-export const NODE_SCRIPT_PARTS = ['common.sh', 'ssh.sh', 'runner-state.sh', 'peers.sh', 'deploy.sh', 'remove.sh', 'install.sh', 'main.sh'] as const;
+export const NODE_SCRIPT_PARTS = ['common.sh', 'ssh.sh', 'runner-state.sh', 'peers.sh', 'deploy.sh', 'remove.sh', 'install.sh', 'snapshot.sh', 'main.sh'] as const;
 
 function local(scope: Construct, name: string, expression: unknown): void {
   new TerraformLocal(scope, `local-${name.replace(/_/g, '-')}`, expression).overrideLogicalId(name);
@@ -31,12 +39,13 @@ function local(scope: Construct, name: string, expression: unknown): void {
  * The secret files a node of each role receives in /var/lib/nico/secrets, as `{ path, content }`:
  * the join token in k3s's secure form (joining nodes check the server CA by its hash) and the machine
  * key everywhere; the cluster's CAs and service-account key on control-plane nodes only, which hand
- * them to k3s before its first start (nodes/common.nix).
+ * them to k3s before its first start (nodes/common.nix); with S3 snapshots, the credentials as the k3s
+ * unit's environment file and the endpoint's CA (nodes/control-plane.nix).
  */
 const SECRETS_OF_EVERY_NODE = '{ path = "join-token", content = local.k3s_token }, { path = "machine-ssh-private-key", content = local.ssh_private_key }';
 const NODE_SECRETS = {
   worker: `[${SECRETS_OF_EVERY_NODE}]`,
-  control_plane: `concat([${SECRETS_OF_EVERY_NODE}], [for p in nonsensitive(keys(local.k3s_ca_files)) : { path = "tls/\${p}", content = local.k3s_ca_files[p] }])`,
+  control_plane: `concat([${SECRETS_OF_EVERY_NODE}], [for p in nonsensitive(keys(local.k3s_ca_files)) : { path = "tls/\${p}", content = local.k3s_ca_files[p] }], local.etcd_s3_files)`,
 };
 
 /**
@@ -101,18 +110,29 @@ export class ClusterDeployment extends Construct {
       '${[for n in concat([for n in local.cluster.control_plane : n if n.name == local.init_node], [for n in local.cluster.control_plane : n if n.name != local.init_node]) : ' +
         '{ name = n.name, line = join(" ", [n.name, n.ssh_host, n.ssh_port, local.node_host_keys[n.name] == null ? "" : local.node_host_keys[n.name]]) } if !n.gone]}',
     );
+    local(
+      this,
+      'etcd_s3_files',
+      '${concat(local.etcd_s3_endpoint_ca == null ? [] : [{ path = "etcd-s3-endpoint-ca.pem", content = local.etcd_s3_endpoint_ca }], ' +
+        'nonsensitive(local.etcd_s3_env == null) ? [] : [{ path = "etcd-s3.env", content = local.etcd_s3_env }])}',
+    );
     local(this, 'flake_payload', `\${merge({ NICO_FILE_PATHS = join("\\n", keys(local.flake_files)) }, ${filesPayload('FILE', '[for p, c in local.flake_files : { path = p, content = c }]', false)})}`);
     local(this, 'secrets_payload', {
       worker: `\${${filesPayload('SECRET', NODE_SECRETS.worker, true)}}`,
       control_plane: `\${${filesPayload('SECRET', NODE_SECRETS.control_plane, true)}}`,
     });
 
+    // What each node's configuration depends on (its triggers_replace), computed once for all nodes.
+    local(this, 'node_config_hash', `\${{ for name, n in local.deploy_nodes : name => ${CONFIGURATION_HASH('n')} }}`);
+
     const checks = props.dependsOn ?? [];
     // Installs run in parallel; every deploy waits for them, so joins keep their order.
     new NodeInstall(this, 'install', { dependsOn: checks });
     const first = [...checks, 'terraform_data.install'];
-    new NodeDeployment(this, 'init-node', { resourceName: 'init_node', forEach: '${local.deploy_names.init}', dependsOn: first });
-    new NodeDeployment(this, 'control-plane', { resourceName: 'control_plane', forEach: '${local.deploy_names.joiner}', dependsOn: [...first, 'terraform_data.init_node'] });
+    new PreChangeSnapshot(this, 'pre-change-snapshot', { dependsOn: first });
+    const controlPlaneFirst = [...first, PRE_CHANGE_SNAPSHOT];
+    new NodeDeployment(this, 'init-node', { resourceName: 'init_node', forEach: '${local.deploy_names.init}', dependsOn: controlPlaneFirst });
+    new NodeDeployment(this, 'control-plane', { resourceName: 'control_plane', forEach: '${local.deploy_names.joiner}', dependsOn: [...controlPlaneFirst, 'terraform_data.init_node'] });
     new NodeDeployment(this, 'worker', { resourceName: 'worker', forEach: '${local.deploy_names.worker}', dependsOn: [...first, 'terraform_data.init_node', 'terraform_data.control_plane'] });
 
     // A node marked `gone`: its Node object is deleted through a surviving control-plane node, and its

@@ -62,6 +62,85 @@ export interface NodeDescription {
   readonly taints?: readonly string[];
 }
 
+/**
+ * Off-site copies of the etcd snapshots in an S3-compatible bucket (k3s's `--etcd-s3*` flags). The
+ * access key pair reaches the servers through the secrets channel, as the environment variables
+ * k3s reads for `--etcd-s3-access-key` and `--etcd-s3-secret-key` (AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY): never a flag, never the Nix store.
+ */
+export interface EtcdS3Description {
+  /** Bucket name (S3 naming: 3-63 of a-z, 0-9, ".", "-"). It must exist. */
+  readonly bucket: string;
+  /**
+   * Endpoint as host or host:port, without a scheme (k3s speaks HTTPS to it).
+   * @default "s3.amazonaws.com" (k3s's default)
+   */
+  readonly endpoint?: string;
+  /**
+   * Region of the bucket.
+   * @default "us-east-1" (k3s's default)
+   */
+  readonly region?: string;
+  /**
+   * Folder (key prefix) inside the bucket, e.g. `prod/etcd`.
+   * @default - the top of the bucket (k3s's default)
+   */
+  readonly folder?: string;
+  /**
+   * Path to a PEM file of the CA that signed the endpoint's certificate (a private MinIO, say). Read
+   * by Terraform; it reaches the servers as a root-only file of the secrets channel.
+   * @default - the system's trusted CAs
+   */
+  readonly endpointCaFile?: string;
+  /**
+   * Access key id. Set it together with `secretAccessKeyFile`.
+   * @default - none: k3s then uses the machine's own credentials (an instance role)
+   */
+  readonly accessKeyId?: string;
+  /**
+   * Path to a file holding only the secret access key, like `sshPrivateKeyFile`: Terraform reads it
+   * at plan time, so the key is never in the synthesized configuration, a flag or the Nix store.
+   * @default - none (see accessKeyId)
+   */
+  readonly secretAccessKeyFile?: string;
+}
+
+/**
+ * etcd snapshots of the control plane: k3s's scheduled snapshots, copies in S3, and one snapshot
+ * before every apply that changes a running control-plane node. Every setting left out keeps
+ * k3s's own default (and adds no flag).
+ */
+export interface EtcdSnapshotsDescription {
+  /**
+   * When k3s takes its scheduled snapshots (`--etcd-snapshot-schedule-cron`): five cron fields or a
+   * descriptor such as `@daily`.
+   * @default "0 *\/12 * * *" (k3s's default: every 12 hours)
+   */
+  readonly scheduleCron?: string;
+  /**
+   * How many scheduled snapshots k3s keeps, locally and in S3 each (`--etcd-snapshot-retention`).
+   * @default 5 (k3s's default)
+   */
+  readonly retention?: number;
+  /**
+   * Directory of the local snapshots on each server (`--etcd-snapshot-dir`); created root-only.
+   * @default "/var/lib/rancher/k3s/server/db/snapshots" (k3s's default, `${data-dir}/db/snapshots`)
+   */
+  readonly dir?: string;
+  /**
+   * Take one snapshot (`k3s etcd-snapshot save`, copied to S3 when configured) on a healthy server
+   * before an apply changes a running control-plane node; a failed snapshot stops the apply before
+   * any node is touched.
+   * @default true
+   */
+  readonly beforeChanges?: boolean;
+  /**
+   * Copy every snapshot to an S3-compatible bucket (`--etcd-s3`).
+   * @default - local snapshots only
+   */
+  readonly s3?: EtcdS3Description;
+}
+
 /** Everything nico-cluster needs to know about one cluster. */
 export interface ClusterDescription {
   /** Cluster name: an RFC 1123 label of 1-63 characters. Also seeds keepalived's VRRP password. */
@@ -223,6 +302,11 @@ export interface ClusterDescription {
    */
   readonly install?: boolean;
   /**
+   * etcd snapshots: schedule, retention, directory, copies in S3, a snapshot before risky changes.
+   * @default - k3s's own defaults, and a snapshot before every change of a running control plane
+   */
+  readonly etcdSnapshots?: EtcdSnapshotsDescription;
+  /**
    * Where the install's machines get the NixOS kexec installer tarball (`--kexec` of nixos-anywhere):
    * an `https://` or `http://` URL the machine downloads itself (a mirror), or an absolute path on
    * the machine that runs Terraform, uploaded from there over SSH (air-gapped sites). Must end in
@@ -259,6 +343,18 @@ export const CLUSTER_DEFAULTS = {
   rollback: true,
   install: false,
 } as const;
+
+/** What k3s does when a snapshot setting is left out (k3s pkg/cli/cmds/server.go); for the docs. */
+export const K3S_SNAPSHOT_DEFAULTS = {
+  scheduleCron: '0 */12 * * *',
+  retention: 5,
+  dir: '/var/lib/rancher/k3s/server/db/snapshots',
+  endpoint: 's3.amazonaws.com',
+  region: 'us-east-1',
+} as const;
+
+/** Whether an apply takes a snapshot before it changes a running control-plane node. */
+export const SNAPSHOT_BEFORE_CHANGES_DEFAULT = true;
 
 export const NODE_DEFAULTS = {
   sshPort: 22,

@@ -16,6 +16,8 @@ import * as path from 'path';
  * - `local.templates_dir`: a directory holding a copy of constructs/templates/.
  * - `local.user_modules`: the user's NixOS modules by set (`all`, `control_plane`, `worker`, `minimal`), each a
  *   list of `{ name, path }`: a `.nix` file, or a directory holding a default.nix, for Terraform to read.
+ * - `local.etcd_s3_endpoint_ca`: PEM of the S3 endpoint's CA, or null.
+ * - `local.etcd_s3_env`: the S3 credentials as an environment file (sensitive), or null.
  */
 export interface IClusterInputs {
   /** Relative paths of the files in nix-templates/, copied verbatim into every tree. */
@@ -28,7 +30,7 @@ export interface IClusterInputs {
 }
 
 /** Names of the input locals, for `overrideLogicalId` and for references. */
-export const INPUT_LOCALS = ['cluster', 'deploy', 'output_dir', 'ssh_private_key_input', 'flake_lock', 'nix_templates_dir', 'templates_dir', 'user_modules'] as const;
+export const INPUT_LOCALS = ['cluster', 'deploy', 'output_dir', 'ssh_private_key_input', 'flake_lock', 'nix_templates_dir', 'templates_dir', 'user_modules', 'etcd_s3_endpoint_ca', 'etcd_s3_env'] as const;
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 /** The flake every cluster's tree is made of (see nix-templates/README.md). */

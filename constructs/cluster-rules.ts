@@ -21,19 +21,37 @@ export interface Problem {
 export interface ClusterRule {
   /** The HCL variables the condition reads. */
   readonly variables: readonly string[];
-  /** Terraform expression that is true when the input follows the rule. */
-  readonly condition: string;
-  /** The full sentence Terraform prints when the condition is false. */
-  readonly errorMessage: string;
   /**
-   * The sentence for the precondition copy of the rule (values unknown until apply), when it differs:
-   * Terraform evaluates error messages even when the condition holds, so a message that lists the
-   * offending nodes costs a pass over every node on every plan; the validation already names them.
-   * @default - errorMessage
+   * Terraform expression that is true when the input follows the rule. For a rule on the nodes of a
+   * list (`node` set), the expression on one node `n`; the module checks all rules of a list in one pass.
    */
-  readonly preconditionMessage?: string;
+  readonly condition: string;
+  /**
+   * The full sentence Terraform prints when the condition is false. Terraform evaluates it even when
+   * the condition holds, so it must not walk the nodes (node rules get their "Wrong: ..." from the
+   * offending entries only, see cluster-rules-hcl.ts).
+   */
+  readonly errorMessage: string;
+  /** Set for a rule on each node of one list: the list and the attribute it reads (absent: the whole node). */
+  readonly node?: NodeRuleScope;
   /** The same rule on a shape-checked description: one problem per offending value. */
   readonly check: (d: ClusterDescription) => Problem[];
+}
+
+export interface NodeRuleScope {
+  /** HCL variable of the list. */
+  readonly list: string;
+  /** The attribute the rule reads; nodes without it follow the rule. Absent: the rule reads the node itself. */
+  readonly attribute?: string;
+  /** HCL text appended to the entry's name in the message, on the node `n` (e.g. its unknown attributes). */
+  readonly detail?: string;
+  /**
+   * For a rule every node must pass on a required attribute (or its shape): an HCL condition on the list
+   * of nodes `ns`, equal to the rule on each node of a list whose nodes have name and ip, that costs few
+   * function calls (one regular expression over the joined values instead of one per node). Rules
+   * without it run only on nodes that have more than name and ip.
+   */
+  readonly all?: (ns: string) => string;
 }
 
 // Patterns shared by both sides. RE2 (Terraform) and JavaScript agree on all of them.
@@ -48,6 +66,18 @@ const FLAKE_REF = '^[A-Za-z][A-Za-z0-9+.-]*:[^ "\'\\\\${}`\\x00-\\x1f\\x7f]+$';
 const ABSOLUTE_PATH = '^/[A-Za-z0-9._/+:-]+$';
 // Not starting with "-" or ".": ssh would read "-o..." as an option. At most 253 characters (DNS).
 const SSH_HOST = '^[A-Za-z0-9_:][A-Za-z0-9._:-]{0,252}$';
+/**
+ * What glibc's inet_aton reads as an IPv4 address: one to four parts, each decimal, octal (leading 0)
+ * or hexadecimal (0x), so "127.1", "2130706433" and "127.000.000.001" all reach 127.0.0.1. ssh resolves
+ * its host with getaddrinfo, which parses numeric hosts with inet_aton (glibc resolv/inet_addr.c,
+ * inet_aton_end; sysdeps/posix/getaddrinfo.c, gaih_inet). Such a host must be a plain dotted quad, so
+ * that one endpoint has one spelling.
+ */
+const INET_ATON_NUMBERS = '^(0[xX][0-9A-Fa-f]*|[0-9]+)([.](0[xX][0-9A-Fa-f]*|[0-9]+)){0,3}$';
+/** Base64 of the first 60 bytes of an unencrypted OpenSSH private key file holding one ED25519 key. */
+const OPENSSH_ED25519_START = 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZWQyNTUxOQAA';
+/** Base64 of the first 15 bytes of an unencrypted PKCS #8 ED25519 private key (48 bytes, 64 characters in all). */
+const PKCS8_ED25519_START = 'MC4CAQAwBQYDK2VwBCIE';
 const UNIX_USER = '^[a-z_][a-z0-9_-]{0,31}$';
 // nixos-anywhere's --kexec: a URL the machine fetches or a file on the runner; it unpacks by the suffix.
 const KEXEC_URL = '^(https?://[^ "\'\\\\${}`\\x00-\\x1f\\x7f]+|/[A-Za-z0-9._/+:-]+)\\.tar(\\.gz|\\.xz|\\.zst)?$';
@@ -124,23 +154,20 @@ export const HCL_NODE_ATTRIBUTES = ['name', 'ip', 'ssh_host', 'ssh_port', 'disk'
  * attribute looks only at nodes that have it, and the shape rule alone reports missing, unknown or
  * non-object entries, so one bad node gives one message. Each message names the offending entries.
  */
-function hclFieldRule(list: NodeList, attribute: string, ok: (x: string) => string) {
-  const l = HCL_LIST[list];
-  const has = `try(n.${attribute}, null) != null`;
-  const good = `try(${ok(`n.${attribute}`)}, false)`;
-  return {
-    condition: `try(alltrue([for n in var.${l} : ${good} if ${has}]), true)`,
-    offenders: `\${try(join(", ", [for i, n in var.${l} : "${l}[\${i}]" if ${has} && !${good}]), "${l}")}`,
-  };
-}
-
 /** Rules on the nodes of one list; the same rules apply to control-plane nodes and workers. */
 function nodeRules(list: NodeList): ClusterRule[] {
   const l = HCL_LIST[list];
-  const v = `var.${l}`;
-  const rule = (attribute: string, ok: (x: string) => string, message: string, check: ClusterRule['check']): ClusterRule => {
-    const r = hclFieldRule(list, attribute, ok);
-    return { variables: [l], condition: r.condition, errorMessage: `${message} Wrong: ${r.offenders}.`, preconditionMessage: message, check };
+  const rule = (attribute: string, ok: (x: string) => string, message: string, check: ClusterRule['check'], all?: (ns: string) => string): ClusterRule => ({
+    variables: [l],
+    condition: ok(`n.${attribute}`),
+    errorMessage: message,
+    node: { list: l, attribute, all },
+    check,
+  });
+  /** Every value of a required attribute matches `pattern` (anchored, no newline in a match): one regex over all. */
+  const allMatch = (attribute: string, pattern: string) => (ns: string) => {
+    const one = `(?:${pattern.slice(1, -1)})`;
+    return `length(${ns}) == 0 || can(regex(${hclString(`^${one}(\n${one})*$`)}, join("\\n", [for n in ${ns} : n.${attribute}])))`;
   };
   const known = `[${HCL_NODE_ATTRIBUTES.map((a) => `"${a}"`).join(', ')}]`;
   // HCL's && does not short-circuit: the whole test sits in try, for null and non-object entries.
@@ -149,10 +176,13 @@ function nodeRules(list: NodeList): ClusterRule[] {
   return [
     {
       variables: [l],
-      condition: `try(alltrue([for n in concat(${v}, []) : ${wellShaped}]), false)`,
-      errorMessage:
-        `The ${l} list must hold node objects, each with name and ip and no attributes other than ${HCL_NODE_ATTRIBUTES.join(', ')}. ` +
-        `Wrong: \${try(join(", ", [for i, n in concat(${v}, []) : "${l}[\${i}]\${${unknownAttributes}}" if !${wellShaped}]), "${l} is not a list")}.`,
+      condition: wellShaped,
+      errorMessage: `The ${l} list must hold node objects, each with name and ip and no attributes other than ${HCL_NODE_ATTRIBUTES.join(', ')}.`,
+      node: {
+        list: l,
+        detail: `\${${unknownAttributes}}`,
+        all: (ns) => `alltrue([for n in ${ns} : n.name != null && n.ip != null]) && (length(${ns}) == 0 || can(regex(${hclString(`^(${HCL_NODE_ATTRIBUTES.join('|')})(\n(${HCL_NODE_ATTRIBUTES.join('|')}))*$`)}, join("\\n", flatten([for n in ${ns} : keys(n)])))))`,
+      },
       // The TypeScript side has the schema (zod) for shapes.
       check: () => [],
     },
@@ -161,18 +191,21 @@ function nodeRules(list: NodeList): ClusterRule[] {
       (x) => `can(regex(${hclString(RFC1123_LABEL)}, ${x}))`,
       `Every ${l} node name must be an RFC 1123 label: 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit.`,
       (d) => each(nodesOf(d, list), 'name', (x) => matches(RFC1123_LABEL, x), 'must be an RFC 1123 label (1-63 of a-z, 0-9, "-", starting and ending with a letter or digit)'),
+      allMatch('name', RFC1123_LABEL),
     ),
     rule(
       'name',
       (x) => `${x} != "minimal"`,
       `No ${l} node may be named "minimal": that name is reserved for the cleanup configuration.`,
       (d) => each(nodesOf(d, list), 'name', (x) => x !== 'minimal', 'must not be "minimal" (reserved for the cleanup configuration)'),
+      (ns) => `!contains([for n in ${ns} : n.name], "minimal")`,
     ),
     rule(
       'ip',
       (x) => `can(regex(${hclString(IPV4)}, ${x}))`,
       `Every ${l} node ip must be an IPv4 address in dotted-quad form, such as 192.168.1.101.`,
       (d) => each(nodesOf(d, list), 'ip', isIPv4, 'must be an IPv4 address in dotted-quad form'),
+      allMatch('ip', IPV4),
     ),
     rule(
       'ssh_host',
@@ -181,9 +214,17 @@ function nodeRules(list: NodeList): ClusterRule[] {
       (d) => each(nodesOf(d, list), 'sshHost', (x) => matches(SSH_HOST, x), 'must be a host name or address (at most 253 of A-Z, a-z, 0-9, ".", "_", ":", "-"; not starting with "-" or ".")'),
     ),
     rule(
+      'ssh_host',
+      (x) => `!can(regex(${hclString(INET_ATON_NUMBERS)}, ${x})) || can(regex(${hclString(IPV4)}, ${x}))`,
+      `Every ${l} node ssh_host made only of numbers (which ssh reads as an IPv4 address, octal and hexadecimal parts included) must be an IPv4 address in dotted-quad form without leading zeros, such as 192.168.1.101.`,
+      (d) => each(nodesOf(d, list), 'sshHost', (x) => !matches(INET_ATON_NUMBERS, x) || isIPv4(x), 'must be an IPv4 address in dotted-quad form without leading zeros when made only of numbers (ssh reads "127.1" or "0177.0.0.1" as 127.0.0.1)'),
+    ),
+    rule(
       'ssh_port',
-      // tonumber: the module's lists are `any`, and "22" was accepted when they were typed.
-      (x) => `tonumber(${x}) >= 1 && tonumber(${x}) <= 65535 && floor(tonumber(${x})) == tonumber(${x})`,
+      // A number, or a string of decimal digits: the module's lists are `any`, and "22" was accepted
+      // when they were typed (Terraform converts it). No other string ("2.2e1", "0x16", " 22"): the
+      // TypeScript side takes numbers only.
+      (x) => `can(regex("^[1-9][0-9]{0,4}$", tostring(${x}))) && tonumber(${x}) <= 65535`,
       `Every ${l} node ssh_port must be a whole number from 1 to 65535.`,
       (d) => each(nodesOf(d, list), 'sshPort', (x) => isIntBetween(x, 1, 65535), 'must be a whole number from 1 to 65535'),
     ),
@@ -266,13 +307,29 @@ const isNetworkOrBroadcast = (ip: string, prefix: number): boolean =>
 const prefixOf = (d: ClusterDescription): number => d.prefixLength ?? CLUSTER_DEFAULTS.prefixLength;
 
 /** HCL: same subnet as the first control-plane node; `try` leaves malformed values to their own rules. */
-const hclInSubnet = (ip: string) =>
-  `try(cidrhost("\${${ip}}/\${var.prefix_length}", 0) == cidrhost("\${var.control_plane[0].ip}/\${var.prefix_length}", 0), true)`;
+const hclInSubnet = (ip: string) => `local.rule_network == null || try(cidrhost("\${${ip}}/\${var.prefix_length}", 0) == local.rule_network, true)`;
 const hclNotEdge = (ip: string) =>
   `try(${ip} != cidrhost("\${${ip}}/\${var.prefix_length}", 0) && ${ip} != cidrhost("\${${ip}}/\${var.prefix_length}", -1), true)`;
 
-/** `host:port` where Terraform reaches a node of the module (its attributes read through `try`). */
-const HCL_SSH_ENDPOINT = `"\${coalesce(try(n.ssh_host, null), n.ip)}:\${coalesce(try(n.ssh_port, null), ${NODE_DEFAULTS.sshPort})}"`;
+/**
+ * `host:port` where Terraform reaches a node of the module, in one spelling: host names are
+ * case-insensitive (lowercased), the port a number (numeric hosts are plain dotted quads, by a node rule).
+ */
+const HCL_SSH_ENDPOINT = `"\${lower(coalesce(try(n.ssh_host, null), n.ip))}:\${coalesce(try(tonumber(n.ssh_port), null), ${NODE_DEFAULTS.sshPort})}"`;
+const sshEndpoint = (node: NodeDescription): string => `${String(node.sshHost ?? node.ip).toLowerCase()}:${node.sshPort ?? NODE_DEFAULTS.sshPort}`;
+
+/**
+ * Facts about every node that the rules across variables share, as module locals: Terraform evaluates
+ * a local once per plan, so each rule reads them instead of walking the nodes again. Read through
+ * `try`: a malformed node is the node rules' to report.
+ */
+export const RULE_LOCALS: Readonly<Record<string, string>> = {
+  rule_nodes: `try([for n in ${ALL_NODES_HCL} : { name = try(n.name, null), ip = try(n.ip, null), endpoint = try(${HCL_SSH_ENDPOINT}, null) }], [])`,
+  rule_node_ips: '[for n in local.rule_nodes : n.ip if n.ip != null]',
+  rule_node_endpoints: '[for n in local.rule_nodes : n.endpoint if n.endpoint != null]',
+  // Network address of the node subnet (the first control-plane node's), null when that is malformed.
+  rule_network: 'try(cidrhost("${var.control_plane[0].ip}/${var.prefix_length}", 0), null)',
+};
 
 function duplicates(d: ClusterDescription, key: 'name' | 'ip'): Problem[] {
   const seen = new Map<unknown, string>();
@@ -324,6 +381,144 @@ function listOf(d: ClusterDescription, key: keyof ClusterDescription): [string, 
 }
 
 const hclList = (items: readonly string[]): string => `[${items.map(hclString).join(', ')}]`;
+
+// etcd snapshot settings reach k3s's ExecStart (systemd splits it into words and expands "%" and
+// "$"), the runner's shell and an environment file: the patterns below admit none of quotes,
+// backslashes, "$", "%", "`" or white space where a value is one word.
+/** A robfig/cron spec as k3s parses it (cron.ParseStandard): five fields, or a descriptor. */
+const CRON = '^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every ([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+|[0-9A-Za-z*/,?-]+( [0-9A-Za-z*/,?-]+){4})$';
+/** S3 bucket naming: 3-63 of a-z, 0-9, "." and "-", starting and ending with a letter or digit. */
+const S3_BUCKET = '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$';
+/** host or host:port, no scheme: k3s's --etcd-s3-endpoint (a minio endpoint). */
+const S3_ENDPOINT = '^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$';
+const S3_REGION = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
+/** A key prefix: "/"-separated names, no leading or trailing "/", no empty, "." or ".." component. */
+const S3_FOLDER = '^([A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.\\.[A-Za-z0-9_.-]+)(/([A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\\.\\.[A-Za-z0-9_.-]+)){0,31}$';
+const S3_ACCESS_KEY_ID = '^[A-Za-z0-9+/=._~-]{1,128}$';
+/** Printable ASCII without space, quotes, backslash, "$" and "`": it is written single-quoted into an environment file. */
+const S3_SECRET_KEY = '^[!#%&(-\\[\\]-_a-~]{1,256}$';
+const PEM_CERTIFICATE = '^\\s*-----BEGIN CERTIFICATE-----[\\s\\S]+-----END CERTIFICATE-----\\s*$';
+
+/** The given secret access key is checked on its trimmed value, as the module writes it. */
+export const isS3SecretKey = (value: string): boolean => matches(S3_SECRET_KEY, value.trim());
+export const S3_SECRET_KEY_RULE = 'must hold only the secret access key: 1-256 printable ASCII characters without spaces, quotes, "\\\\", "$" or "`"';
+export const isPemCertificate = (value: string): boolean => matches(PEM_CERTIFICATE, value);
+export const PEM_CERTIFICATE_RULE = 'must hold a PEM certificate (-----BEGIN CERTIFICATE----- ...)';
+
+type Snapshots = NonNullable<ClusterDescription['etcdSnapshots']>;
+type S3 = NonNullable<Snapshots['s3']>;
+const snapshotsOf = (d: ClusterDescription): Snapshots | undefined =>
+  d.etcdSnapshots !== null && typeof d.etcdSnapshots === 'object' ? d.etcdSnapshots : undefined;
+const s3Of = (d: ClusterDescription): S3 | undefined => {
+  const s3 = snapshotsOf(d)?.s3;
+  return s3 !== null && typeof s3 === 'object' ? s3 : undefined;
+};
+
+/** A rule on one optional setting of `etcd_snapshots` (`s3.bucket`, ...): unset passes. */
+function snapshotRule(key: string, ok: (x: string) => string, errorMessage: string, test: (v: unknown) => boolean, rule: string): ClusterRule {
+  const [first, second] = key.split('.');
+  const tsKey = (k: string) => k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+  const x = `var.etcd_snapshots.${key}`;
+  return {
+    variables: ['etcd_snapshots'],
+    // try: an unset s3 block makes `s3.bucket` an error, which means "not set".
+    condition: `try(${x} == null, true) || try(${ok(x)}, false)`,
+    errorMessage,
+    check: (d) => {
+      const holder = second === undefined ? snapshotsOf(d) : s3Of(d);
+      const name = tsKey(second ?? first);
+      const value = (holder as Record<string, unknown> | undefined)?.[name];
+      const field = second === undefined ? `etcdSnapshots.${name}` : `etcdSnapshots.s3.${name}`;
+      return value !== undefined && !test(value) ? [{ field, rule, value }] : [];
+    },
+  };
+}
+
+const regexRule = (key: string, pattern: string, errorMessage: string, rule: string): ClusterRule =>
+  snapshotRule(key, (x) => `can(regex(${hclString(pattern)}, ${x}))`, errorMessage, (v) => matches(pattern, v), rule);
+
+/** The rules of `etcd_snapshots` and the S3 secret access key. */
+const SNAPSHOT_RULES: ClusterRule[] = [
+  regexRule(
+    'schedule_cron',
+    CRON,
+    'The etcd_snapshots.schedule_cron must be a cron spec of five fields (such as "0 */12 * * *") or a descriptor such as "@daily" or "@every 6h", without quotes, "$" or "%".',
+    'must be a cron spec of five fields such as "0 */12 * * *", or @hourly/@daily/@weekly/@monthly/@yearly/@every <duration>',
+  ),
+  snapshotRule(
+    'retention',
+    (x) => `${x} >= 1 && ${x} <= 1000 && floor(${x}) == ${x}`,
+    'The etcd_snapshots.retention must be a whole number of snapshots from 1 to 1000.',
+    (v) => isIntBetween(v, 1, 1000),
+    'must be a whole number of snapshots from 1 to 1000',
+  ),
+  regexRule(
+    'dir',
+    DEDICATED_DIR,
+    'The etcd_snapshots.dir must be an absolute directory of at least two components of letters, digits and ". _ + : -", without "." or ".." components or a trailing "/", such as /var/lib/etcd-snapshots.',
+    'must be an absolute directory such as /var/lib/etcd-snapshots (at least two components of A-Z, a-z, 0-9, ". _ + : -", no "." or ".." components, no trailing "/")',
+  ),
+  regexRule(
+    's3.bucket',
+    S3_BUCKET,
+    'The etcd_snapshots.s3.bucket must be an S3 bucket name: 3 to 63 lowercase letters, digits, "." or "-", starting and ending with a letter or digit.',
+    'must be an S3 bucket name (3-63 of a-z, 0-9, ".", "-", starting and ending with a letter or digit)',
+  ),
+  regexRule(
+    's3.endpoint',
+    S3_ENDPOINT,
+    'The etcd_snapshots.s3.endpoint must be a host name or address with an optional ":port", without a scheme or path, such as s3.eu-central-1.amazonaws.com or minio.example.com:9000.',
+    'must be a host or host:port without scheme or path, such as minio.example.com:9000',
+  ),
+  regexRule(
+    's3.region',
+    S3_REGION,
+    'The etcd_snapshots.s3.region must be a region name of 1 to 64 letters, digits, "_" or "-", such as eu-central-1.',
+    'must be a region name such as eu-central-1 (1-64 of A-Z, a-z, 0-9, "_", "-")',
+  ),
+  regexRule(
+    's3.folder',
+    S3_FOLDER,
+    'The etcd_snapshots.s3.folder must be a key prefix such as prod/etcd: up to 32 "/"-separated names of letters, digits, "_", "." or "-", without a leading or trailing "/" and without "." or ".." names.',
+    'must be a key prefix such as prod/etcd (up to 32 "/"-separated names of A-Z, a-z, 0-9, "_", ".", "-"; no leading or trailing "/", no "." or ".." names)',
+  ),
+  snapshotRule(
+    's3.endpoint_ca',
+    (x) => `can(regex(${hclString(PEM_CERTIFICATE)}, ${x}))`,
+    'The etcd_snapshots.s3.endpoint_ca must be the text of a PEM certificate (-----BEGIN CERTIFICATE----- ...), e.g. file("s3-ca.pem").',
+    // The TypeScript side names a file: fileProblems checks its contents.
+    () => true,
+    PEM_CERTIFICATE_RULE,
+  ),
+  regexRule(
+    's3.access_key_id',
+    S3_ACCESS_KEY_ID,
+    'The etcd_snapshots.s3.access_key_id must be an access key id of 1 to 128 letters, digits or "+ / = . _ ~ -".',
+    'must be an access key id (1-128 of A-Z, a-z, 0-9, "+ / = . _ ~ -")',
+  ),
+  {
+    variables: ['etcd_s3_secret_access_key'],
+    condition: `var.etcd_s3_secret_access_key == null || can(regex(${hclString(S3_SECRET_KEY)}, trimspace(var.etcd_s3_secret_access_key)))`,
+    // Never the value: it is a secret.
+    errorMessage: 'The etcd_s3_secret_access_key must be the secret access key alone: 1 to 256 printable ASCII characters without spaces, quotes, backslashes, "$" or "`".',
+    // The TypeScript side names a file: fileProblems checks its contents without showing them.
+    check: () => [],
+  },
+  {
+    variables: ['etcd_snapshots', 'etcd_s3_secret_access_key'],
+    condition: '(try(var.etcd_snapshots.s3.access_key_id, null) == null) == (var.etcd_s3_secret_access_key == null)',
+    errorMessage: 'The etcd_snapshots.s3.access_key_id and etcd_s3_secret_access_key go together: set both (static credentials) or neither (the machines\' own credentials).',
+    check: (d) => {
+      const s3 = s3Of(d);
+      const id = s3?.accessKeyId !== undefined;
+      const secret = s3?.secretAccessKeyFile !== undefined;
+      if (id === secret) return [];
+      return id
+        ? [{ field: 'etcdSnapshots.s3.secretAccessKeyFile', rule: 'is required with etcdSnapshots.s3.accessKeyId (a file holding the secret access key)', value: undefined }]
+        : [{ field: 'etcdSnapshots.s3.accessKeyId', rule: 'is required with etcdSnapshots.s3.secretAccessKeyFile', value: undefined }];
+    },
+  },
+];
 
 export const CLUSTER_RULES: readonly ClusterRule[] = [
   {
@@ -418,6 +613,17 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
   moduleRule('workerModules', 'worker_modules'),
   moduleRule('minimalModules', 'minimal_modules'),
   {
+    variables: ['ssh_private_key'],
+    // The module's side of the check the TypeScript app makes with sshpk on sshPrivateKeyFile
+    // (validate-cluster-description.ts): ED25519, no passphrase, OpenSSH or PKCS #8 PEM. The fixed
+    // leading bytes of each form say all of that: "openssh-key-v1", cipher "none", kdf "none", one key of
+    // type "ssh-ed25519" (OpenSSH PROTOCOL.key); the PKCS #8 header of an Ed25519 key (RFC 8410, section 7).
+    condition: `var.ssh_private_key == null || can(regex(${hclString(`^-----BEGINOPENSSHPRIVATEKEY-----${OPENSSH_ED25519_START}[A-Za-z0-9+/]+={0,2}-----ENDOPENSSHPRIVATEKEY-----$`)}, replace(var.ssh_private_key, ${hclString('/\\s/')}, ""))) || can(regex(${hclString(`^-----BEGINPRIVATEKEY-----${PKCS8_ED25519_START}[A-Za-z0-9+/]{44}-----ENDPRIVATEKEY-----$`)}, replace(var.ssh_private_key, ${hclString('/\\s/')}, "")))`,
+    errorMessage: 'The ssh_private_key must be an ED25519 private key without a passphrase, in OpenSSH form ("-----BEGIN OPENSSH PRIVATE KEY-----") or PEM (PKCS #8, "-----BEGIN PRIVATE KEY-----"), e.g. file("machine-key"); null generates one.',
+    // The TypeScript app reads sshPrivateKeyFile with sshpk (validate-cluster-description.ts).
+    check: () => [],
+  },
+  {
     variables: ['ssh_user'],
     condition: `can(regex(${hclString(UNIX_USER)}, var.ssh_user))`,
     errorMessage: 'The ssh_user must be a Unix user name such as root.',
@@ -484,19 +690,19 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
   },
   {
     variables: ['control_plane', 'workers'],
-    condition: `length(toset([for n in ${ALL_NODES_HCL} : n.name])) == length(${ALL_NODES_HCL})`,
+    condition: 'length(toset([for n in local.rule_nodes : n.name])) == length(local.rule_nodes)',
     errorMessage: 'Every node name must be unique across control_plane and workers.',
     check: (d) => duplicates(d, 'name'),
   },
   {
     variables: ['control_plane', 'workers'],
-    condition: `length(toset([for n in ${ALL_NODES_HCL} : n.ip])) == length(${ALL_NODES_HCL})`,
+    condition: 'length(toset(local.rule_node_ips)) == length(local.rule_node_ips)',
     errorMessage: 'Every node ip must be unique across control_plane and workers.',
     check: (d) => duplicates(d, 'ip'),
   },
   {
     variables: ['control_plane', 'workers', 'prefix_length'],
-    condition: `alltrue([for n in ${ALL_NODES_HCL} : ${hclInSubnet('n.ip')} && ${hclNotEdge('n.ip')}])`,
+    condition: `alltrue([for ip in local.rule_node_ips : (${hclInSubnet('ip')}) && ${hclNotEdge('ip')}])`,
     errorMessage: 'Every node ip must lie in the subnet of the first control_plane node (prefix_length) and must not be its network or broadcast address.',
     check: (d) =>
       allNodes(d).flatMap(({ field: f, node }) => {
@@ -508,7 +714,7 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
   },
   {
     variables: ['vip', 'control_plane', 'prefix_length'],
-    condition: `${hclInSubnet('var.vip')} && ${hclNotEdge('var.vip')}`,
+    condition: `(${hclInSubnet('var.vip')}) && ${hclNotEdge('var.vip')}`,
     errorMessage: 'The vip must lie in the subnet of the first control_plane node (prefix_length) and must not be its network or broadcast address.',
     check: (d) => {
       if (!isIPv4(d.vip)) return [];
@@ -519,7 +725,7 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
   },
   {
     variables: ['vip', 'control_plane', 'workers'],
-    condition: `!contains([for n in ${ALL_NODES_HCL} : n.ip], var.vip)`,
+    condition: '!contains(local.rule_node_ips, var.vip)',
     errorMessage: 'The vip must not be the ip of any node: keepalived moves it between control-plane nodes.',
     check: (d) =>
       allNodes(d)
@@ -528,14 +734,14 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
   },
   {
     variables: ['control_plane', 'workers'],
-    condition: `length(toset([for n in ${ALL_NODES_HCL} : ${HCL_SSH_ENDPOINT}])) == length(${ALL_NODES_HCL})`,
-    // Grouped by endpoint in one pass: Terraform evaluates this message on every plan.
-    errorMessage: `Every node must be reached at its own ssh_host:ssh_port (default: its ip and ${NODE_DEFAULTS.sshPort}). Shared: \${join(", ", [for endpoint, names in { for n in ${ALL_NODES_HCL} : ${HCL_SSH_ENDPOINT} => n.name... } : endpoint if length(names) > 1])}.`,
+    condition: 'length(toset(local.rule_node_endpoints)) == length(local.rule_node_endpoints)',
+    // Grouped by endpoint in one pass over the shared endpoints: Terraform evaluates this message on every plan.
+    errorMessage: `Every node must be reached at its own ssh_host:ssh_port (default: its ip and ${NODE_DEFAULTS.sshPort}). Shared: \${join(", ", [for endpoint, names in { for e in local.rule_node_endpoints : e => e... } : endpoint if length(names) > 1])}.`,
     check: (d) => {
       const seen = new Map<string, string>();
       const problems: Problem[] = [];
       for (const { field: f, node } of allNodes(d)) {
-        const endpoint = `${node.sshHost ?? node.ip}:${node.sshPort ?? NODE_DEFAULTS.sshPort}`;
+        const endpoint = sshEndpoint(node);
         const first = seen.get(endpoint);
         if (first !== undefined) problems.push({ field: `${f}.sshHost`, rule: `must be unique with sshPort (default: ip and ${NODE_DEFAULTS.sshPort}): ${first} is also reached at ${endpoint}`, value: node.sshHost ?? node.ip });
         else seen.set(endpoint, f);
@@ -545,7 +751,7 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
   },
   {
     variables: ['gateway', 'vip', 'control_plane', 'workers', 'prefix_length'],
-    condition: `var.gateway != var.vip && !contains([for n in ${ALL_NODES_HCL} : n.ip], var.gateway) && ${hclNotEdge('var.gateway')}`,
+    condition: `var.gateway != var.vip && !contains(local.rule_node_ips, var.gateway) && ${hclNotEdge('var.gateway')}`,
     errorMessage: 'The gateway must not be the vip, the ip of a node, or the network or broadcast address of the node subnet.',
     check: (d) => {
       const gateway = d.gateway ?? CLUSTER_DEFAULTS.gateway;
@@ -570,6 +776,7 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
       return [{ field: 'gateway', rule: `must lie in the node subnet ${subnetOf(d)}${d.gateway === undefined ? ' (the default; set gateway for this subnet)' : ''}`, value: gateway }];
     },
   },
+  ...SNAPSHOT_RULES,
 ];
 
 function subnetOf(d: ClusterDescription): string {

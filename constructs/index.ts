@@ -2,6 +2,7 @@
 // ./internal and are not part of it.
 export * from './cluster-description';
 export * from './cluster-rules';
+export * from './cluster-rules-hcl';
 export * from './validate-cluster-description';
 export * from './nico-cluster';
 export * from './nico-cluster-stack';

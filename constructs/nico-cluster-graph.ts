@@ -15,6 +15,11 @@ export const MODULE_OUTPUTS: Record<string, { value: string; description: string
       '${concat([for n in local.cluster.control_plane : { name = n.name, ip = n.ip, role = n.name == local.init_node ? "init-master" : "control-plane" }], [for n in local.cluster.workers : { name = n.name, ip = n.ip, role = "worker" }])}',
     description: 'Every node with its IP and role, in deployment order.',
   },
+  pre_change_snapshot: {
+    value: '${one(terraform_data.pre_change_snapshot[*].input.name)}',
+    description:
+      'Name of the etcd snapshot the last control-plane change took first (k3s appends "-<node>-<unix time>"; the apply prints the full name, `k3s etcd-snapshot ls` lists it). Null when etcd_snapshots.before_changes is off or deploy is false.',
+  },
   kubeconfig: {
     // From state, not from a node: known with deploy off, on a fresh runner and before any node exists.
     value: '${local.kubeconfig}',

@@ -18,7 +18,7 @@ export interface NicoClusterStackProps extends NicoClusterProps {
 
 /**
  * The app's stack (main.ts): a backend, one NicoCluster (`module.cluster`) and the stack-level
- * outputs `ssh_public_key`, `flake_dir`, `nodes`, `kubeconfig` and `kubernetes` forwarded from it.
+ * outputs `ssh_public_key`, `flake_dir`, `nodes`, `pre_change_snapshot`, `kubeconfig` and `kubernetes` forwarded from it.
  * State of a cluster the app built before clusters became modules is moved into the module.
  */
 export class NicoClusterStack extends TerraformStack {
@@ -40,6 +40,7 @@ export class NicoClusterStack extends TerraformStack {
       ssh_public_key: { value: c.sshPublicKey, description: 'Public half of the machine SSH key, authorised for root on every node.' },
       flake_dir: { value: c.flakeDir, description: 'Directory holding the NICO flake tree of the cluster ("" when writeLocalTree is off).' },
       nodes: { value: c.nodes, description: 'Every node with its IP and role, in deployment order.' },
+      pre_change_snapshot: { value: c.preChangeSnapshot, description: 'Name of the etcd snapshot the last control-plane change took first (k3s appends "-<node>-<unix time>"); null when etcdSnapshots.beforeChanges is off.' },
       kubeconfig: {
         value: c.kubeconfig,
         description: 'Admin kubeconfig of the cluster (group system:masters), pointing at https://<vip>:6443; made by Terraform, known before any node exists.',

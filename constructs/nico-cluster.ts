@@ -119,6 +119,8 @@ export const STACK_LEVEL_RESOURCES = [
   // Not made by 0.1's app, but by a root module holding the module's files (the same graph): moving
   // it too lets such a root become a module call without a change.
   'terraform_data.input_checks',
+  // Newer than 0.1, listed for the same reason.
+  'terraform_data.pre_change_snapshot',
 ] as const;
 
 const MODULE_ASSET_ID = 'nico-cluster-module';
@@ -144,6 +146,11 @@ export class NicoCluster extends Construct {
   public readonly flakeDir: string;
   /** Every node with its IP and role, in deployment order: a list of NicoClusterNode. */
   public readonly nodes: IResolvable;
+  /**
+   * Name of the etcd snapshot the last control-plane change took first (k3s appends
+   * "-<node>-<unix time>"); null when `etcdSnapshots.beforeChanges` is off.
+   */
+  public readonly preChangeSnapshot: string;
   /** The admin kubeconfig (sensitive), known from state before any node exists. */
   public readonly kubeconfig: string;
   /** Admin credentials for the kubernetes and helm providers (sensitive). */
@@ -178,6 +185,8 @@ export class NicoCluster extends Construct {
         );
       } else if (MODULE_PATH_FIELDS.has(key)) {
         variables[snake(key)] = (value as string[]).map((p, i) => userModuleAsset(this, `${snake(key)}-${i}`, p));
+      } else if (key === 'etcdSnapshots') {
+        variables.etcd_snapshots = etcdSnapshotsVariable(value as NonNullable<ClusterDescription['etcdSnapshots']>, fromStack);
       } else if (key === 'nameservers') {
         variables[snake(key)] = (value as string[]).map((v) => moduleValue(v, true));
       } else {
@@ -186,6 +195,8 @@ export class NicoCluster extends Construct {
     }
     // Files are read by Terraform (file()), never by the synthesizer: a key never lands in the JSON.
     if (d.sshPrivateKeyFile !== undefined) variables.ssh_private_key = `\${sensitive(file(${terraformStringLiteral(fromStack(d.sshPrivateKeyFile))}))}`;
+    const secretKeyFile = d.etcdSnapshots?.s3?.secretAccessKeyFile;
+    if (secretKeyFile !== undefined) variables.etcd_s3_secret_access_key = `\${sensitive(file(${terraformStringLiteral(fromStack(secretKeyFile))}))}`;
     if (d.flakeLockFile !== undefined) variables.flake_lock = `\${file(${terraformStringLiteral(fromStack(d.flakeLockFile))})}`;
     if (props.sshPrivateKey !== undefined) variables.ssh_private_key = moduleValue(props.sshPrivateKey, true);
     if (props.outputDir !== undefined) variables.output_dir = moduleValue(props.outputDir, true);
@@ -205,6 +216,7 @@ export class NicoCluster extends Construct {
     this.sshPublicKey = this.module.getString('ssh_public_key');
     this.flakeDir = this.module.getString('flake_dir');
     this.nodes = this.module.interpolationForOutput('nodes');
+    this.preChangeSnapshot = this.module.getString('pre_change_snapshot');
     this.kubeconfig = this.module.getString('kubeconfig');
     const credential = (name: string) => Token.asString(propertyAccess(this.module.interpolationForOutput('kubernetes'), [name]));
     this.kubernetes = {
@@ -229,6 +241,28 @@ export class NicoCluster extends Construct {
       STACK_LEVEL_RESOURCES.map((address) => ({ from: address, to: `module.${moduleId}.${address}` })),
     );
   }
+}
+
+/**
+ * `etcd_snapshots` of the module: settings in snake_case as literals; the CA file read by Terraform
+ * (`file()`); the secret key file is not part of it (see `etcd_s3_secret_access_key`).
+ */
+function etcdSnapshotsVariable(e: NonNullable<ClusterDescription['etcdSnapshots']>, fromStack: (p: string) => string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) {
+    if (v === undefined || k === 's3') continue;
+    out[snake(k)] = moduleValue(v);
+  }
+  if (e.s3 !== undefined) {
+    const s3: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(e.s3)) {
+      if (v === undefined || k === 'secretAccessKeyFile') continue;
+      if (k === 'endpointCaFile') s3.endpoint_ca = `\${file(${terraformStringLiteral(fromStack(v as string))})}`;
+      else s3[snake(k)] = moduleValue(v);
+    }
+    out.s3 = s3;
+  }
+  return out;
 }
 
 /**

@@ -18,12 +18,13 @@ export interface NodeDeploymentProps {
 export const NODE = 'local.deploy_nodes[each.key]';
 
 /**
- * What the node's configuration depends on: its own entry (without the fields that only say how to
- * reach it) and the cluster-wide settings of its role. A change to anything else leaves it alone.
+ * What the configuration of node `n` (an expression of a `local.deploy_nodes` entry) depends on: its
+ * own entry (without the fields that only say how to reach it) and the cluster-wide settings of its
+ * role. A change to anything else leaves it alone. `local.node_config_hash` holds it for every node.
  */
-const CONFIGURATION_HASH =
-  `\${sha256(jsonencode([local.flake_hash, local.node_settings[${NODE}.role == "worker" ? "worker" : "control_plane"], ` +
-  `{ for k, v in ${NODE} : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))}`;
+export const CONFIGURATION_HASH = (n: string) =>
+  `sha256(jsonencode([local.flake_hash, local.node_settings[${n}.role == "worker" ? "worker" : "control_plane"], ` +
+  `{ for k, v in ${n} : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }]))`;
 
 /**
  * The machine key as the destroy step reads it: from `triggers_replace`, never from `input`.
@@ -106,7 +107,7 @@ export class NodeDeployment extends Construct {
     super(scope, id);
     const resource = new DataResource(this, 'resource', { input: nodeInput(`local.node_host_keys[each.key]`) });
     resource.overrideLogicalId(props.resourceName);
-    resource.addOverride('triggers_replace', { configuration: CONFIGURATION_HASH, ssh_private_key: MACHINE_KEY });
+    resource.addOverride('triggers_replace', { configuration: '${local.node_config_hash[each.key]}', ssh_private_key: MACHINE_KEY });
     resource.addOverride('for_each', props.forEach);
     resource.addOverride('depends_on', [...props.dependsOn]);
     resource.addOverride('lifecycle.create_before_destroy', true);

@@ -1,7 +1,7 @@
 import * as sshpk from 'sshpk';
 import { z } from 'zod';
 import { ClusterDescription } from './cluster-description';
-import { CLUSTER_RULES, clusterWarnings, Problem } from './cluster-rules';
+import { CLUSTER_RULES, clusterWarnings, isPemCertificate, isS3SecretKey, PEM_CERTIFICATE_RULE, Problem, S3_SECRET_KEY_RULE } from './cluster-rules';
 import { InputFileError, readInputFile } from './read-input-file';
 
 /** Thrown when a description breaks rules; lists every problem, each naming field, rule and value. */
@@ -64,6 +64,27 @@ const node = z
   })
   .strict();
 
+const etcdSnapshots = z
+  .object({
+    scheduleCron: z.string().optional(),
+    retention: z.number().optional(),
+    dir: z.string().optional(),
+    beforeChanges: z.boolean().optional(),
+    s3: z
+      .object({
+        bucket: z.string(),
+        endpoint: z.string().optional(),
+        region: z.string().optional(),
+        folder: z.string().optional(),
+        endpointCaFile: z.string().optional(),
+        accessKeyId: z.string().optional(),
+        secretAccessKeyFile: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 /** Shape and types only; every rule on values lives in cluster-rules.ts so the HCL module shares it. */
 export const clusterDescriptionSchema = z
   .object({
@@ -97,6 +118,7 @@ export const clusterDescriptionSchema = z
     controlPlaneModules: z.array(z.string()).optional(),
     workerModules: z.array(z.string()).optional(),
     minimalModules: z.array(z.string()).optional(),
+    etcdSnapshots: etcdSnapshots.optional(),
   })
   .strict();
 
@@ -145,6 +167,26 @@ function fileProblems(d: ClusterDescription): Problem[] {
       // JSON.parse quotes the text around an error: never show it, the file may be anything.
       const rule = e instanceof InputFileError ? e.rule : 'must be a readable flake.lock (JSON); it does not parse as JSON';
       problems.push({ field: 'flakeLockFile', rule, value: d.flakeLockFile });
+    }
+  }
+  const s3 = d.etcdSnapshots?.s3;
+  if (s3 !== null && typeof s3 === 'object') {
+    // Never the contents in a message: the path is the value shown.
+    const checks: [keyof typeof s3, (text: string) => boolean, string][] = [
+      ['secretAccessKeyFile', isS3SecretKey, S3_SECRET_KEY_RULE],
+      ['endpointCaFile', isPemCertificate, PEM_CERTIFICATE_RULE],
+    ];
+    for (const [key, ok, rule] of checks) {
+      const file = s3[key];
+      if (typeof file !== 'string') continue;
+      let text: string;
+      try {
+        text = readInputFile(file);
+      } catch (e) {
+        problems.push({ field: `etcdSnapshots.s3.${key}`, rule: (e as InputFileError).rule, value: file });
+        continue;
+      }
+      if (!ok(text)) problems.push({ field: `etcdSnapshots.s3.${key}`, rule, value: file });
     }
   }
   return problems;

@@ -1,8 +1,8 @@
 import { TerraformLocal, TerraformResource, TerraformVariable } from 'cdktf';
 import { Construct } from 'constructs';
-import { CLUSTER_DEFAULTS, K3S_COMPONENTS, MAX_CONTROL_PLANE_NODES, NODE_DEFAULTS } from './cluster-description';
+import { CLUSTER_DEFAULTS, K3S_COMPONENTS, K3S_SNAPSHOT_DEFAULTS, MAX_CONTROL_PLANE_NODES, NODE_DEFAULTS, SNAPSHOT_BEFORE_CHANGES_DEFAULT } from './cluster-description';
 import { IClusterInputs, listFiles, NIX_TEMPLATES_DIR } from './cluster-inputs';
-import { CLUSTER_RULES } from './cluster-rules';
+import { moduleChecks } from './cluster-rules-hcl';
 
 /**
  * Address of the resource whose preconditions hold every rule of the description. Every file of the
@@ -73,6 +73,34 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   max_unavailable: { type: 'number', default: CLUSTER_DEFAULTS.maxUnavailable, description: 'How many workers a redeploy may take out of service at once (each is cordoned, drained, switched, seen ready, uncordoned). Control-plane nodes always go one at a time; new workers all together.' },
   rollback: { type: 'bool', default: CLUSTER_DEFAULTS.rollback, description: 'Roll a node back to its previous system generation when it is not ready in time after a switch, or when the new system cuts SSH off (a timer on the node).' },
   install: { type: 'bool', default: CLUSTER_DEFAULTS.install, description: 'Install NixOS with nixos-anywhere, WIPING THE DISK, on every node before its first deploy (a node\'s own `install` overrides it). Needs Nix with flakes where Terraform runs. Each installed node gets an SSH host key made by Terraform, pinned on every later connection.' },
+  etcd_snapshots: {
+    type: `object({
+    schedule_cron  = optional(string)
+    retention      = optional(number)
+    dir            = optional(string)
+    before_changes = optional(bool, ${SNAPSHOT_BEFORE_CHANGES_DEFAULT})
+    s3 = optional(object({
+      bucket        = string
+      endpoint      = optional(string)
+      region        = optional(string)
+      folder        = optional(string)
+      endpoint_ca   = optional(string)
+      access_key_id = optional(string)
+    }))
+  })`,
+    default: {},
+    description:
+      'etcd snapshots of the control plane. Unset settings keep k3s\'s defaults and add no flag: ' +
+      `\`schedule_cron\` (--etcd-snapshot-schedule-cron, default "${K3S_SNAPSHOT_DEFAULTS.scheduleCron}"), \`retention\` (--etcd-snapshot-retention, default ${K3S_SNAPSHOT_DEFAULTS.retention}), ` +
+      `\`dir\` (--etcd-snapshot-dir, default ${K3S_SNAPSHOT_DEFAULTS.dir}; created root-only). \`before_changes\` (default ${SNAPSHOT_BEFORE_CHANGES_DEFAULT}): one \`k3s etcd-snapshot save\` on a healthy server before an apply changes a running control-plane node; a failed snapshot stops the apply. ` +
+      `\`s3\` copies every snapshot to a bucket: \`bucket\`, \`endpoint\` (host[:port], default ${K3S_SNAPSHOT_DEFAULTS.endpoint}), \`region\` (default ${K3S_SNAPSHOT_DEFAULTS.region}), \`folder\`, \`endpoint_ca\` (PEM text, e.g. file("s3-ca.pem")) and \`access_key_id\` (with etcd_s3_secret_access_key).`,
+  },
+  etcd_s3_secret_access_key: {
+    type: 'string',
+    default: null,
+    sensitive: true,
+    description: 'Secret access key for etcd_snapshots.s3, e.g. `file("etcd-s3-secret")`. It reaches the servers only through the secrets channel, as AWS_SECRET_ACCESS_KEY in a root-only environment file of the k3s unit: never a flag or the Nix store. Set it together with etcd_snapshots.s3.access_key_id.',
+  },
   kexec_url: { type: 'string', default: null, description: 'Where installs get the NixOS kexec installer tarball: an http(s) URL the machine downloads (a mirror), or an absolute path on the machine that runs Terraform, uploaded over SSH (air-gapped sites); ending in .tar, .tar.gz, .tar.xz or .tar.zst. Null: nixos-anywhere\'s default (GitHub).' },
   output_dir: { type: 'string', default: null, description: 'Local directory for the flake tree (`<output_dir>/nix`) and the kubeconfig. Null means `<root module>/out/<name>`.' },
 };
@@ -106,6 +134,11 @@ const CLUSTER_LOCAL = {
   server_extra_flags: '${var.server_extra_flags}',
   agent_extra_flags: '${var.agent_extra_flags}',
   disable_components: '${var.disable_components}',
+  // As canonicalEtcdSnapshots: of S3 only whether a CA and credentials come through the secrets channel.
+  etcd_snapshots:
+    '${{ schedule_cron = var.etcd_snapshots.schedule_cron, retention = var.etcd_snapshots.retention, dir = var.etcd_snapshots.dir, before_changes = var.etcd_snapshots.before_changes, ' +
+    's3 = var.etcd_snapshots.s3 == null ? null : { bucket = var.etcd_snapshots.s3.bucket, endpoint = var.etcd_snapshots.s3.endpoint, region = var.etcd_snapshots.s3.region, folder = var.etcd_snapshots.s3.folder, ' +
+    'endpoint_ca = var.etcd_snapshots.s3.endpoint_ca != null, credentials = var.etcd_snapshots.s3.access_key_id != null } }}',
 };
 
 /** `local.user_modules`: each path with the name it gets in the tree. */
@@ -119,11 +152,9 @@ export class VariableClusterInputs extends Construct implements IClusterInputs {
   constructor(scope: Construct, id: string) {
     super(scope, id);
 
+    const rules = moduleChecks();
     for (const [name, spec] of Object.entries(MODULE_VARIABLES)) {
-      const validation = CLUSTER_RULES.filter((r) => r.variables.length === 1 && r.variables[0] === name).map((r) => ({
-        condition: `\${${r.condition}}`,
-        errorMessage: r.errorMessage,
-      }));
+      const validation = (rules.validations[name] ?? []).map((r) => ({ condition: `\${${r.condition}}`, errorMessage: r.errorMessage }));
       const variable = new TerraformVariable(this, name, {
         type: spec.type,
         description: spec.description,
@@ -136,17 +167,17 @@ export class VariableClusterInputs extends Construct implements IClusterInputs {
       if (spec.default !== undefined) variable.addOverride('default', spec.default);
     }
 
-    // Every rule, as a precondition of one resource that every file (and deployment) depends on.
-    // Rules reading several variables can only live here: validation blocks may reference other
-    // variables only from Terraform 1.9 on. Single-variable rules are here too, so that nothing is
-    // written before they pass when a value is unknown until apply. When a value is known at plan, a
-    // failed validation stops the plan before these preconditions run, so no message comes twice.
+    // Every rule is checked once. A rule on one variable is its validation: Terraform checks it at plan,
+    // or at apply when the value is unknown until then, and nothing reading the variable runs before it
+    // passes. Rules across variables are preconditions of one resource that every file (and deployment)
+    // depends on (validation blocks may read other variables only from Terraform 1.9 on).
     const checks = new TerraformResource(this, 'input_checks', { terraformResourceType: 'terraform_data' });
     checks.overrideLogicalId(INPUT_CHECKS.split('.')[1]);
     checks.addOverride(
       'lifecycle.precondition',
-      CLUSTER_RULES.map((r) => ({ condition: `\${${r.condition}}`, error_message: r.preconditionMessage ?? r.errorMessage })),
+      rules.preconditions.map((r) => ({ condition: `\${${r.condition}}`, error_message: r.errorMessage })),
     );
+    for (const [name, value] of Object.entries(rules.locals)) new TerraformLocal(this, `local-${name}`, `\${${value}}`).overrideLogicalId(name);
 
     const locals: Record<string, unknown> = {
       cluster: CLUSTER_LOCAL,
@@ -157,6 +188,10 @@ export class VariableClusterInputs extends Construct implements IClusterInputs {
       nix_templates_dir: '${path.module}/nix-templates',
       templates_dir: '${path.module}/templates',
       user_modules: { all: modulesOf('nixos_modules'), control_plane: modulesOf('control_plane_modules'), worker: modulesOf('worker_modules'), minimal: modulesOf('minimal_modules') },
+      etcd_s3_endpoint_ca: '${try(var.etcd_snapshots.s3.endpoint_ca, null)}',
+      // Single-quoted: systemd's EnvironmentFile and sh read it alike (the rules refuse quotes in both values).
+      etcd_s3_env:
+        '${var.etcd_s3_secret_access_key == null ? null : sensitive("AWS_ACCESS_KEY_ID=\'${try(var.etcd_snapshots.s3.access_key_id, "")}\'\\nAWS_SECRET_ACCESS_KEY=\'${trimspace(var.etcd_s3_secret_access_key)}\'\\n")}',
     };
     for (const [name, value] of Object.entries(locals)) {
       new TerraformLocal(this, `local-${name}`, value).overrideLogicalId(name);

@@ -52,13 +52,17 @@ describe('NicoClusterGraph (the content of the HCL module)', () => {
     expect(config.variable.deploy.default).toBe(false);
     expect(config.locals.deploy).toBe('${var.deploy}');
     const nodes = config.resource.terraform_data;
-    expect(Object.keys(nodes).sort()).toEqual(['cluster', 'control_plane', 'forget', 'init_node', 'input_checks', 'install', 'teardown', 'worker']);
+    expect(Object.keys(nodes).sort()).toEqual(['cluster', 'control_plane', 'forget', 'init_node', 'input_checks', 'install', 'pre_change_snapshot', 'teardown', 'worker']);
     expect(nodes.init_node.for_each).toBe('${local.deploy_names.init}');
     expect(nodes.control_plane.for_each).toBe('${local.deploy_names.joiner}');
     expect(nodes.worker.for_each).toBe('${local.deploy_names.worker}');
     expect(config.locals.deploy_nodes).toMatch(/^\$\{local\.deploy \? /);
     expect(nodes.control_plane.depends_on).toContain('terraform_data.init_node');
     expect(nodes.worker.depends_on).toEqual(expect.arrayContaining(['terraform_data.init_node', 'terraform_data.control_plane']));
+    // A control-plane change snapshots etcd first: both control-plane resources wait for it.
+    expect(nodes.init_node.depends_on).toContain('terraform_data.pre_change_snapshot');
+    expect(nodes.control_plane.depends_on).toContain('terraform_data.pre_change_snapshot');
+    expect(nodes.pre_change_snapshot.count).toBe('${local.deploy && local.cluster.etcd_snapshots.before_changes ? 1 : 0}');
   });
 
   test('then the init node is recorded once, when the cluster is created, and never follows the list', () => {

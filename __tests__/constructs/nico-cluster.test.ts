@@ -217,7 +217,7 @@ describe('NicoClusterStack (the app\'s stack)', () => {
     expect(Object.keys(config.module)).toEqual(['cluster']);
     expect(config.provider).toBeUndefined();
     expect(config.module.cluster.output_dir).toBe('out/x');
-    expect(Object.keys(config.output).sort()).toEqual(['flake_dir', 'kubeconfig', 'kubernetes', 'nodes', 'ssh_public_key']);
+    expect(Object.keys(config.output).sort()).toEqual(['flake_dir', 'kubeconfig', 'kubernetes', 'nodes', 'pre_change_snapshot', 'ssh_public_key']);
     expect(config.output.kubeconfig).toMatchObject({ value: '${module.cluster.kubeconfig}', sensitive: true });
     expect(config.output.kubernetes).toMatchObject({ sensitive: true, value: { host: '${module.cluster.kubernetes.host}', client_key: '${module.cluster.kubernetes.client_key}' } });
     for (const name of Object.keys(config.output)) expect(config.output[name].description).toMatch(/\w/);

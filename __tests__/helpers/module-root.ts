@@ -18,10 +18,28 @@ export function moduleArguments(d: ClusterDescription): string {
   for (const [k, v] of Object.entries(d)) {
     if (k === 'sshPrivateKeyFile') lines.push(`ssh_private_key = file(${JSON.stringify(v)})`);
     else if (k === 'flakeLockFile') lines.push(`flake_lock = file(${JSON.stringify(v)})`);
+    else if (k === 'etcdSnapshots') lines.push(...etcdSnapshotsArguments(v as NonNullable<ClusterDescription['etcdSnapshots']>));
     else if (k === 'controlPlane' || k === 'workers') lines.push(`${snake(k)} = ${expression((v as any[]).map(node) as any)}`);
     else lines.push(`${snake(k)} = ${expression(v as any)}`);
   }
   return lines.join('\n');
+}
+
+/** `etcd_snapshots` (snake_case, the CA file through file()) and `etcd_s3_secret_access_key` = file(...). */
+function etcdSnapshotsArguments(e: NonNullable<ClusterDescription['etcdSnapshots']>): string[] {
+  const attrs = (o: object, skip: string[]) =>
+    Object.entries(o)
+      .filter(([k, v]) => v !== undefined && !skip.includes(k))
+      .map(([k, v]) => `${snake(k)} = ${expression(v)}`);
+  const inner = attrs(e, ['s3']);
+  const lines: string[] = [];
+  if (e.s3 !== undefined) {
+    const s3 = attrs(e.s3, ['endpointCaFile', 'secretAccessKeyFile']);
+    if (e.s3.endpointCaFile !== undefined) s3.push(`endpoint_ca = file(${JSON.stringify(e.s3.endpointCaFile)})`);
+    inner.push(`s3 = {\n${s3.join('\n')}\n}`);
+    if (e.s3.secretAccessKeyFile !== undefined) lines.push(`etcd_s3_secret_access_key = file(${JSON.stringify(e.s3.secretAccessKeyFile)})`);
+  }
+  return [`etcd_snapshots = {\n${inner.join('\n')}\n}`, ...lines];
 }
 
 /** A root module in `dir` that calls the module for `d`, writing its tree under `outputDir`. */

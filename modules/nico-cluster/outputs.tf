@@ -22,6 +22,11 @@ output "nodes" {
   value       = concat([for n in local.cluster.control_plane : { name = n.name, ip = n.ip, role = n.name == local.init_node ? "init-master" : "control-plane" }], [for n in local.cluster.workers : { name = n.name, ip = n.ip, role = "worker" }])
 }
 
+output "pre_change_snapshot" {
+  description = "Name of the etcd snapshot the last control-plane change took first (k3s appends \"-<node>-<unix time>\"; the apply prints the full name, `k3s etcd-snapshot ls` lists it). Null when etcd_snapshots.before_changes is off or deploy is false."
+  value       = one(terraform_data.pre_change_snapshot[*].input.name)
+}
+
 output "ssh_public_key" {
   description = "Public half of the machine SSH key, authorised for root on every node."
   value       = local.ssh_public_key

@@ -126,6 +126,7 @@ deploy() {
   rollback_after=$((NICO_READY_TIMEOUT + 2 * NICO_CONNECT_TIMEOUT + 30))
   upload_and_switch "$rollback_after" || fail "the switch on $NICO_SSH_HOST failed (exit $?); see the lines above"
   say "waiting until it is ready (a new connection)"
+  ssh_fresh_node
   if out=$(ssh_node true 2>&1 </dev/null); then :; else
     printf '%s\n' "$out" | sed '/^$/d; s/^/  ssh: /' >&2
     if [ "$NICO_ROLLBACK" = true ]; then

@@ -8,7 +8,22 @@ pin() {
   printf '%s %s\n' "$entry" "$4" >>"$known"
 }
 
-# ssh_to HOST PORT KEY COMMAND...: one connection with the machine key; host key pinned when KEY is set.
+# control_path KEY: the socket of the connection for the host key KEY and the current known-hosts file.
+# A connection is shared only by commands that expect the same host key: after an install, the
+# machine must prove the key Terraform made on a connection of its own, never through one opened to
+# the system it replaced.
+# A socket path must fit in sun_path (108 bytes) or ssh does not run at all: with a step directory too
+# long for it (%C is 40 characters), commands connect one by one, as without multiplexing.
+control_path() {
+  pinid=$(printf '%s\n%s\n' "$known" "$1" | cksum | cut -d ' ' -f 1)
+  if [ $((${#work} + 45 + ${#pinid})) -gt 100 ]; then printf none; else printf '%s/cm-%%C-%s' "$work" "$pinid"; fi
+}
+
+# ssh_to HOST PORT KEY COMMAND...: a command over the machine key's connection to HOST:PORT; host key
+# pinned when KEY is set. The first command opens the connection (an OpenSSH ControlMaster, its socket
+# in the step's private directory) and later ones reuse it: one handshake per node and peer in a step,
+# not one per command. ssh_close_all ends them with the step; ControlPersist ends a master left idle
+# (a step killed before its cleanup) after 60 seconds.
 ssh_to() {
   host=$1 port=$2 key=$3
   shift 3
@@ -16,9 +31,24 @@ ssh_to() {
   ssh -i "$work/key" -p "$port" -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout="$NICO_CONNECT_TIMEOUT" \
     -o ConnectionAttempts=1 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -o StrictHostKeyChecking="$checking" \
     -o UserKnownHostsFile="$known" -o GlobalKnownHostsFile=/dev/null -o UpdateHostKeys=no -o LogLevel=ERROR \
+    -o ControlMaster=auto -o ControlPath="$(control_path "$key")" -o ControlPersist=60 \
     "$NICO_SSH_USER@$host" "$@"
 }
 ssh_node() { ssh_to "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_KEY" "$@"; }
+
+# ssh_fresh_node: closes the node's connection, so that the next ssh_node opens a new one (after the
+# switch, only a new connection proves that the node can still be reached).
+ssh_fresh_node() {
+  ssh -o ControlPath="$(control_path "$NICO_HOST_KEY")" -p "$NICO_SSH_PORT" -O exit "$NICO_SSH_USER@$NICO_SSH_HOST" >/dev/null 2>&1 || true
+}
+
+# ssh_close_all: ends every connection this step opened (at its end, from the EXIT trap).
+ssh_close_all() {
+  for socket in "$work"/cm-*; do
+    [ -S "$socket" ] || continue
+    ssh -o ControlPath="$socket" -O exit nico-cluster >/dev/null 2>&1 || true
+  done
+}
 
 # explain WHO HOST PORT KEY SSH-OUTPUT: the likely fix for a failed connection.
 explain() {

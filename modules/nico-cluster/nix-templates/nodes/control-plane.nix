@@ -15,6 +15,14 @@ in
     # A list, which merges with the lists of the user's own modules; one string where the
     # release's option is types.str (nixos-24.05 and older, e.g. a NICO default).
     extraFlags = if options.services.k3s.extraFlags.type.check [ ] then nodeData.k3sFlags else nodeData.k3sExtraFlags;
+    # AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for the etcd snapshots' S3 copies: a root-only
+    # file the deploy step puts in the secrets directory; only its path is in the configuration.
+    environmentFile = lib.mkIf (nodeData.etcdS3EnvironmentFile != null) nodeData.etcdS3EnvironmentFile;
+  };
+
+  # k3s creates only its default snapshot directory; another one must exist, root-only.
+  systemd.tmpfiles.settings = lib.mkIf (nodeData.etcdSnapshotDir != null) {
+    "10-nico-etcd-snapshots".${nodeData.etcdSnapshotDir}.d = { mode = "0700"; user = "root"; group = "root"; };
   };
 
   services.keepalived = {

@@ -46,6 +46,11 @@ let
     tlsDir = "${secretsDir}/tls";
     # k3s uses CA files it finds here instead of generating its own.
     k3sTlsDir = "/var/lib/rancher/k3s/server/tls";
+    # S3 credentials of the etcd snapshots, as the environment variables k3s reads for
+    # --etcd-s3-access-key / --etcd-s3-secret-key (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY;
+    # k3s pkg/cli/cmds/server.go): an environment file of the k3s unit, never a flag.
+    etcdS3Env = "${secretsDir}/etcd-s3.env";
+    etcdS3EndpointCa = "${secretsDir}/etcd-s3-endpoint-ca.pem";
   };
 
   apiPort = 6443;
@@ -89,10 +94,26 @@ let
   # labels and taints. Each list element is one argument word group, as in ExecStart.
   k3sFlags = role: node:
     [ "--node-ip ${node.ip}" ]
-    ++ (if role == "server" then [ "--tls-san ${vip}" ] ++ map (c: "--disable ${c}") disableComponents else [ ])
+    ++ (if role == "server" then [ "--tls-san ${vip}" ] ++ map (c: "--disable ${c}") disableComponents ++ snapshotFlags else [ ])
     ++ (if role == "server" then serverExtraFlags else agentExtraFlags)
     ++ map (k: "--node-label ${k}=${node.labels.${k}}") (builtins.attrNames node.labels)
     ++ map (t: "--node-taint ${t}") node.taints;
+
+  # etcd snapshots (servers only): a flag for each setting cluster.nix has; k3s's own default
+  # for the others. The cron spec holds spaces: quoted, as systemd splits ExecStart into words.
+  etcdSnapshots = cluster.etcdSnapshots or { };
+  etcdS3 = etcdSnapshots.s3 or null;
+  optionalFlag = attrs: key: flag: if attrs ? ${key} then [ "${flag} ${toString attrs.${key}}" ] else [ ];
+  snapshotFlags =
+    (if etcdSnapshots ? scheduleCron then [ "--etcd-snapshot-schedule-cron \"${etcdSnapshots.scheduleCron}\"" ] else [ ])
+    ++ optionalFlag etcdSnapshots "retention" "--etcd-snapshot-retention"
+    ++ optionalFlag etcdSnapshots "dir" "--etcd-snapshot-dir"
+    ++ (if etcdS3 == null then [ ] else
+      [ "--etcd-s3" "--etcd-s3-bucket ${etcdS3.bucket}" ]
+      ++ optionalFlag etcdS3 "endpoint" "--etcd-s3-endpoint"
+      ++ optionalFlag etcdS3 "region" "--etcd-s3-region"
+      ++ optionalFlag etcdS3 "folder" "--etcd-s3-folder"
+      ++ (if etcdS3.endpointCa or false then [ "--etcd-s3-endpoint-ca ${secrets.etcdS3EndpointCa}" ] else [ ]));
 
   serverExtraFlags = stringList "serverExtraFlags" (opt "serverExtraFlags");
   agentExtraFlags = stringList "agentExtraFlags" (opt "agentExtraFlags");
@@ -145,6 +166,11 @@ let
       k3sExtraFlags = builtins.concatStringsSep " " (k3sFlags role node);
 
       firewall = firewall.${role};
+
+      # What the server's NixOS configuration adds for its snapshots: the snapshot directory
+      # (k3s creates only its default one) and the environment file with the S3 credentials.
+      etcdSnapshotDir = if role == "server" then etcdSnapshots.dir or null else null;
+      etcdS3EnvironmentFile = if role == "server" && etcdS3 != null && (etcdS3.credentials or false) then secrets.etcdS3Env else null;
 
       keepalived =
         if role == "server" then {

@@ -41,6 +41,7 @@ cleanup() {
   if [ "$code" != 0 ] && [ "$NICO_ACTION" = deploy ] && [ -z "$STOPPED" ]; then mark_failed "${FAILED_WHY:-the step ended with exit $code}"; fi
   mutex_release
   [ -z "$LOCK_HELD" ] || rm -f "$LOCK_HELD"
+  ssh_close_all
   kill "$SSH_AGENT_PID" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -66,6 +67,7 @@ known="$work/known_hosts"
 case $NICO_ACTION in
 deploy) deploy ;;
 install) install ;;
+snapshot) snapshot ;;
 remove) remove ;;
 forget)
   lock_acquire control-plane 1 "control-plane nodes change one at a time"
