@@ -7,8 +7,8 @@
 # names a line of the configuration, lands its scripts as 0777 files in the node's /tmp, uploads with
 # 0644 modes, and cannot serialize nodes that Terraform runs in parallel. Here the script goes to the
 # node on stdin (`sh -s`), every file is written with umask 077, a connection fails after
-# NICO_CONNECT_TIMEOUT with the likely fix, and a lock on the runner lets one control-plane node
-# change at a time whatever the graph's shape.
+# NICO_CONNECT_TIMEOUT with the likely fix, and turns kept on the runner let one control-plane node
+# change at a time whatever the graph's shape (runner-state.sh).
 #
 # Environment (all NICO_*):
 #   ACTION            deploy | remove | forget | install
@@ -17,7 +17,7 @@
 #   CONNECT_TIMEOUT   seconds for one SSH connection to be established
 #   REMOTE_DIR        the node's flake directory
 #   PEERS             lines "name host port host-key-or-empty": the other control-plane nodes, init first
-#   CLUSTER_ID        names the runner-local locks (one control-plane node, MAX_UNAVAILABLE workers)
+#   CLUSTER_ID        with the terraform process, names this apply's runner state (runner-state.sh)
 #   GONE              true: the machine is gone for good; never connect to it
 #   DRAIN_TIMEOUT MAX_UNAVAILABLE
 #   install only:     NIXOS_ANYWHERE (flake ref), HOST_PRIVATE_KEY HOST_PUBLIC_KEY (made by Terraform),
@@ -31,6 +31,7 @@ node=$NICO_NODE
 say() { printf 'nico: %s: %s\n' "$node" "$*"; }
 fail() {
   printf 'nico: %s: error: %s\n' "$node" "$*" >&2
+  FAILED_WHY=$* # what main.sh records as this apply's failure (runner-state.sh)
   exit 1
 }
 # A value quoted for the remote shell.

@@ -230,13 +230,18 @@ deploy() {
   if [ "$(ssh_node cat /var/lib/nico/deployed 2>/dev/null </dev/null)" = "$NICO_CLUSTER_ID" ]; then member=member; else member=new; fi
   has_state=$(ssh_node "if [ -e $(k3s_state_dir) ]; then echo yes; else echo no; fi" </dev/null) || fail "lost the connection while looking at its k3s state"
   take_turn "$member"
-  if [ "$NICO_ROLE" = init ]; then decide_cluster_exists; else cluster_exists=1; fi
-  if [ "$has_state" = no ] && [ -n "$cluster_exists" ]; then rejoin_if_known; fi
   drained=""
   if [ "$member" = member ] && [ "$has_state" = yes ] && [ -n "${NICO_PEERS:-}" ]; then
     say "cordoning and draining (at most ${NICO_DRAIN_TIMEOUT}s) before the switch"
     kubectl_peer cordon >/dev/null || fail "could not cordon it through another control-plane node"
     drained=1
+  fi
+  # Cordoned while no failure of this apply was known (take_turn holds the apply's mutex until here).
+  mutex_release
+  # A node with k3s state cordons above, one without may rejoin here: never both.
+  if [ "$NICO_ROLE" = init ]; then decide_cluster_exists; else cluster_exists=1; fi
+  if [ "$has_state" = no ] && [ -n "$cluster_exists" ]; then rejoin_if_known; fi
+  if [ -n "$drained" ]; then
     if ! said=$(api_run "$(kubectl_cmd drain $((NICO_DRAIN_TIMEOUT + KUBECTL_TIMEOUT * 2))) --ignore-daemonsets --delete-emptydir-data --timeout=${NICO_DRAIN_TIMEOUT}s $(q "$node") 2>&1"); then
       kubectl_peer uncordon >/dev/null || true
       printf '%s\n' "$said" | sed '/^$/d; s/^/  kubectl: /' >&2

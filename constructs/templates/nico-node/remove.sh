@@ -9,9 +9,11 @@ remove() {
   # A whole-cluster destroy removes every node: draining into a dying cluster only costs time.
   if teardown_in_progress; then
     [ "$NICO_ROLE" = worker ] || take_turn member
+    mutex_release
     say "the whole cluster is being destroyed: no drain"
   else
     take_turn member
+    mutex_release
     if [ -z "${NICO_PEERS:-}" ]; then
       # The last control-plane node: no cluster is left to remove it from.
       say "no other control-plane node: the cluster ends with it; nothing to drain or delete"

@@ -7,7 +7,7 @@
 
 k3s_kubectl() {
   shift # kubectl
-  raw="" output="" selector="" request_timeout=0 timeout="" overwrite=false ignore_nf=false force=false
+  raw="" output="" selector="" fields="" request_timeout=0 timeout="" overwrite=false ignore_nf=false force=false
   set -f # node names and selectors are words, never patterns
   words=""
   while [ $# -gt 0 ]; do
@@ -19,13 +19,14 @@ k3s_kubectl() {
     --raw) raw=$v ;;
     -o | --output) output=$v ;;
     -l | --selector) selector=$v ;;
+    --field-selector) fields=$v ;;
     --request-timeout) request_timeout=$v ;;
     --timeout) timeout=$v ;;
     --overwrite | --ignore-not-found | --force)
       [ "$has" = 1 ] || v=true
       has=1
       case $f in --overwrite) overwrite=$v ;; --ignore-not-found) ignore_nf=$v ;; *) force=$v ;; esac ;;
-    -n | --namespace | --kubeconfig | --context | --for | --field-selector | --grace-period) ;;
+    -n | --namespace | --kubeconfig | --context | --for | --grace-period) ;;
     -*) has=1 ;; # boolean flags (--ignore-daemonsets, --delete-emptydir-data, --no-headers, ...)
     *) words="$words
 $1"; has=1 ;;
@@ -105,6 +106,19 @@ selector_matches() {
   done
 }
 
+# fields_match <node> <field selector>: of a Node's selectable fields (kubernetes
+# pkg/registry/core/node/strategy.go NodeToSelectableFields: metadata.name, spec.unschedulable),
+# equality only; any other field is refused loudly.
+fields_match() {
+  case $2 in
+  '') return 0 ;;
+  spec.unschedulable=true | spec.unschedulable==true) [ "$(cat "$C/nodes/$1/unschedulable")" = true ] ;;
+  spec.unschedulable=false | spec.unschedulable==false) [ "$(cat "$C/nodes/$1/unschedulable")" != true ] ;;
+  metadata.name=* ) [ "$1" = "${2#*=}" ] ;;
+  *) finish 1 "error: stand-in kubectl: --field-selector $2 is not modelled" ;;
+  esac
+}
+
 # field <node> <template>: one jsonpath template of a Node, of those modelled.
 field() {
   case $2 in
@@ -130,7 +144,7 @@ kubectl_get() {
     names=$(ls "$C/nodes")
   fi
   matched=""
-  for n in $names; do selector_matches "$C/nodes/$n" "$selector" && matched="$matched $n"; done
+  for n in $names; do selector_matches "$C/nodes/$n" "$selector" && fields_match "$n" "$fields" && matched="$matched $n"; done
   single=false
   [ $# -eq 1 ] && single=true
   case $output in
