@@ -8,15 +8,17 @@ pin() {
   printf '%s %s\n' "$entry" "$4" >>"$known"
 }
 
-# control_path KEY: the socket of the connection for the host key KEY and the current known-hosts file.
+# control_path HOST PORT KEY: the socket of the connection to HOST:PORT that expects host key KEY.
 # A connection is shared only by commands that expect the same host key: after an install, the
 # machine must prove the key Terraform made on a connection of its own, never through one opened to
-# the system it replaced.
-# A socket path must fit in sun_path (108 bytes) or ssh does not run at all: with a step directory too
-# long for it (%C is 40 characters), commands connect one by one, as without multiplexing.
+# the system it replaced. The name is a short checksum rather than ssh's %C (40 characters): a socket
+# path must fit in sun_path (107 bytes and a NUL) even with the 17 characters ssh appends while it
+# binds the socket, or ssh does not run at all. A step directory too long even for that (a long
+# TMPDIR) connects command by command, as without multiplexing.
 control_path() {
-  pinid=$(printf '%s\n%s\n' "$known" "$1" | cksum | cut -d ' ' -f 1)
-  if [ $((${#work} + 45 + ${#pinid})) -gt 100 ]; then printf none; else printf '%s/cm-%%C-%s' "$work" "$pinid"; fi
+  id=$(printf '%s\n%s\n%s\n%s\n%s\n' "$known" "$NICO_SSH_USER" "$1" "$2" "$3" | cksum | cut -d ' ' -f 1)
+  path="$work/cm-$id"
+  if [ $((${#path} + 17)) -gt 107 ]; then printf none; else printf '%s' "$path"; fi
 }
 
 # ssh_to HOST PORT KEY COMMAND...: a command over the machine key's connection to HOST:PORT; host key
@@ -31,7 +33,7 @@ ssh_to() {
   ssh -i "$work/key" -p "$port" -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout="$NICO_CONNECT_TIMEOUT" \
     -o ConnectionAttempts=1 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -o StrictHostKeyChecking="$checking" \
     -o UserKnownHostsFile="$known" -o GlobalKnownHostsFile=/dev/null -o UpdateHostKeys=no -o LogLevel=ERROR \
-    -o ControlMaster=auto -o ControlPath="$(control_path "$key")" -o ControlPersist=60 \
+    -o ControlMaster=auto -o ControlPath="$(control_path "$host" "$port" "$key")" -o ControlPersist=60 \
     "$NICO_SSH_USER@$host" "$@"
 }
 ssh_node() { ssh_to "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_KEY" "$@"; }
@@ -39,7 +41,7 @@ ssh_node() { ssh_to "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_KEY" "$@"; }
 # ssh_fresh_node: closes the node's connection, so that the next ssh_node opens a new one (after the
 # switch, only a new connection proves that the node can still be reached).
 ssh_fresh_node() {
-  ssh -o ControlPath="$(control_path "$NICO_HOST_KEY")" -p "$NICO_SSH_PORT" -O exit "$NICO_SSH_USER@$NICO_SSH_HOST" >/dev/null 2>&1 || true
+  ssh -o ControlPath="$(control_path "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_HOST_KEY")" -p "$NICO_SSH_PORT" -O exit "$NICO_SSH_USER@$NICO_SSH_HOST" >/dev/null 2>&1 || true
 }
 
 # ssh_close_all: ends every connection this step opened (at its end, from the EXIT trap).

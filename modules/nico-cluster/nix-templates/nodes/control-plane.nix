@@ -53,12 +53,17 @@ in
       priority = vrrp.priority;
       virtualRouterId = vrrp.virtualRouterId;
       virtualIps = [ { addr = vrrp.address; } ];
-      trackScripts = [ apiCheck ];
       # The NixOS module has no authentication option. keepalived reads 8 characters at most.
+      # track_script is written here rather than through `trackScripts`: the 24.05 module's check
+      # of that option (concatMap over attribute sets) fails evaluation whenever it is non-empty,
+      # and NICO trees may still build on 24.05.
       extraConfig = ''
         authentication {
           auth_type PASS
           auth_pass ${vrrp.authPass}
+        }
+        track_script {
+          ${apiCheck}
         }
       '';
     };
