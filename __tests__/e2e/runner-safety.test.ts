@@ -5,7 +5,7 @@ import * as path from 'path';
 import { synthApp, tempDir, TERRAFORM, terraformEnv } from '../helpers/terraform';
 import { run, TestLab } from './harness';
 import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
-import { ClusterRuns, kubectlVerbsOn, startClusterLab, switchedTo } from './support';
+import { ClusterRuns, filesHolding, kubectlVerbsOn, startClusterLab, switchedTo } from './support';
 
 jest.setTimeout(20 * 60 * 1000);
 
@@ -65,41 +65,7 @@ async function tf(d: ReturnType<typeof cluster>, ...args: string[]) {
   return { ...result, calls: lab.calls() };
 }
 
-/** Resources of the stack's state, as `terraform show -json` lists them (with their values). */
-async function stateValues(d: ReturnType<typeof cluster>): Promise<Array<{ type: string; name: string; values: Record<string, unknown> }>> {
-  const shown = await runs.tf(d, 'show', '-json');
-  const out: Array<{ type: string; name: string; values: Record<string, unknown> }> = [];
-  const walk = (m: { resources?: typeof out; child_modules?: unknown[] } | undefined) => {
-    for (const r of m?.resources ?? []) out.push(r);
-    for (const c of (m?.child_modules ?? []) as Array<typeof m>) walk(c);
-  };
-  walk(JSON.parse(shown.stdout).values?.root_module);
-  return out;
-}
-
-const clusterId = async (d: ReturnType<typeof cluster>) => (await stateValues(d)).find((r) => r.type === 'terraform_data' && r.name === 'cluster')!.values.id as string;
-
-/** Every secret Terraform holds for the cluster, and each line of the machine key (as a file would hold it). */
-async function secrets(d: ReturnType<typeof cluster>): Promise<string[]> {
-  const key = fs.readFileSync(d.sshPrivateKeyFile!, 'utf8');
-  const token = (await stateValues(d)).filter((r) => r.type === 'random_password').map((r) => r.values.result as string);
-  return [...key.split('\n').filter((l) => l.length >= 20 && !l.startsWith('-----')), ...token];
-}
-
-/** Files under `dir` (recursively, symlinks not followed) that hold any of `needles`. */
-function filesHolding(dir: string, needles: string[]): string[] {
-  const found: string[] = [];
-  const walk = (p: string) => {
-    const st = fs.lstatSync(p);
-    if (st.isDirectory()) for (const e of fs.readdirSync(p)) walk(path.join(p, e));
-    else if (st.isFile()) {
-      const text = fs.readFileSync(p, 'latin1');
-      if (needles.some((n) => text.includes(n))) found.push(p);
-    }
-  };
-  walk(dir);
-  return found;
-}
+const clusterId = async (d: ReturnType<typeof cluster>) => (await runs.stateValues(d)).find((r) => r.type === 'terraform_data' && r.name === 'cluster')!.values.id as string;
 
 const victimUntouched = () => {
   expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
@@ -117,7 +83,7 @@ describe('the runner as shared ground', () => {
     expect(st.isDirectory()).toBe(true);
     expect([st.uid, st.mode & 0o7777]).toEqual([process.getuid!(), 0o700]);
     expect(fs.readdirSync(shared)).toEqual([path.basename(base)]);
-    expect(filesHolding(shared, await secrets(cluster()))).toEqual([]);
+    expect(filesHolding(shared, await runs.secretsOnDisk(cluster()))).toEqual([]);
   });
 
   test('given another user created the state directory first and linked the teardown marker to a file of root, when the cluster is destroyed, then the destroy is refused naming the directory and the fix, and nothing is written or removed', async () => {
@@ -193,7 +159,7 @@ describe('the runner as shared ground', () => {
     const change = cluster(['w-02'], { 'w-02': { labels: { rev: '3' } } });
     const { stackDir } = synthApp(change, path.join(work, change.name));
     await runs.tf(change, 'init', '-input=false');
-    const needles = await secrets(change);
+    const needles = await runs.secretsOnDisk(change);
 
     // setsid: terraform leads its own process group, which holds its steps and their ssh clients.
     const child: ChildProcess = lab.spawn('setsid', [TERRAFORM, `-chdir=${stackDir}`, 'apply', '-input=false', '-auto-approve', '-no-color'], { env: runs.runner(terraformEnv()) });

@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { ClusterDescription, NodeDescription } from '../../constructs';
 import { synthApp, TERRAFORM, terraformEnv } from '../helpers/terraform';
@@ -54,6 +55,30 @@ export class ClusterRuns {
     return this.tf(d, 'apply', '-input=false', '-auto-approve', '-no-color');
   }
 
+  /** Resources of `d`'s state, as `terraform show -json` lists them (with their values, sensitive ones too). */
+  async stateValues(d: ClusterDescription): Promise<StateValue[]> {
+    const shown = await this.tf(d, 'show', '-json');
+    const out: StateValue[] = [];
+    const walk = (m: { resources?: StateValue[]; child_modules?: unknown[] } | undefined) => {
+      for (const r of m?.resources ?? []) out.push(r);
+      for (const c of (m?.child_modules ?? []) as Array<typeof m>) walk(c);
+    };
+    walk(JSON.parse(shown.stdout).values?.root_module);
+    return out;
+  }
+
+  /**
+   * Every secret of `d` as a file on the runner would hold it: each line of the machine key, the
+   * join-token passwords, and each line of every private key Terraform made (host keys, CA keys).
+   */
+  async secretsOnDisk(d: ClusterDescription): Promise<string[]> {
+    const lines = (pem: string) => pem.split('\n').filter((l) => l.length >= 20 && !l.startsWith('-----'));
+    const state = await this.stateValues(d);
+    const tokens = state.filter((r) => r.type === 'random_password').map((r) => r.values.result as string);
+    const keys = state.filter((r) => r.type === 'tls_private_key').flatMap((r) => [r.values.private_key_openssh, r.values.private_key_pem]).filter((v): v is string => typeof v === 'string');
+    return [...lines(fs.readFileSync(d.sshPrivateKeyFile!, 'utf8')), ...tokens, ...keys.flatMap(lines)];
+  }
+
   /** `terraform plan -detailed-exitcode`: 0 when the apply before it converged. */
   async planExitCode(d: ClusterDescription): Promise<number | null> {
     const plan = await this.tf(d, 'plan', '-input=false', '-detailed-exitcode', '-no-color');
@@ -74,6 +99,27 @@ export async function startClusterLab(workDir: string, addresses: Record<string,
     identityFile: key.privateKeyFile,
   });
   return { key, lab, runs: new ClusterRuns(lab, key, workDir, addresses, '127.0.0.100') };
+}
+
+export interface StateValue {
+  type: string;
+  name: string;
+  values: Record<string, unknown>;
+}
+
+/** Files under `dir` (recursively, symlinks not followed) that hold any of `needles`. */
+export function filesHolding(dir: string, needles: string[]): string[] {
+  const found: string[] = [];
+  const walk = (p: string) => {
+    const st = fs.lstatSync(p);
+    if (st.isDirectory()) for (const e of fs.readdirSync(p)) walk(path.join(p, e));
+    else if (st.isFile()) {
+      const text = fs.readFileSync(p, 'latin1');
+      if (needles.some((n) => text.includes(n))) found.push(p);
+    }
+  };
+  walk(dir);
+  return found;
 }
 
 export const switches = (calls: Call[]) => calls.filter((c) => c.command === 'nixos-rebuild');
