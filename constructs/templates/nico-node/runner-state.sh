@@ -23,6 +23,8 @@ proc_start() {
     stat=${stat##*')'}
     # shellcheck disable=SC2086 # numbers and a state letter, split on purpose
     set -- $stat
+    # A zombie (killed, not yet reaped by its new parent) is gone for this purpose.
+    [ "$1" != Z ] || return 0
     shift 19
     printf '%s\n' "$1"
   else
