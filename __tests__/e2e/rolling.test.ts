@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import { tempDir } from '../helpers/terraform';
 import { Call, TestLab } from './harness';
-import { ClusterRuns, startClusterLab, expectOneAtATime, interval, switches } from './support';
+import { ClusterRuns, startClusterLab, expectOneAtATime, interval, switches, maxOverlap } from './support';
 import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
 
 jest.setTimeout(20 * 60 * 1000);
@@ -48,15 +48,6 @@ async function apply(d: ReturnType<typeof cluster>) {
 const kubectl = (calls: Call[], verb: string, node: string) => calls.filter((c) => c.command === 'k3s' && c.args[1] === verb && c.args.includes(node));
 const switchOf = (calls: Call[], node: string) => switches(calls).find((c) => c.node === node && c.args[1] === '--flake')!;
 const rollbacksOf = (calls: Call[], node: string) => switches(calls).filter((c) => c.node === node && c.args[1] === '--rollback');
-
-/** The most intervals that overlap at any moment. */
-function maxOverlap(intervals: Array<{ start: number; end: number }>): number {
-  const events = intervals.flatMap((i) => [[i.start, 1], [i.end, -1]] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let open = 0;
-  let most = 0;
-  for (const [, delta] of events) most = Math.max(most, (open += delta));
-  return most;
-}
 
 describe('a 3+6 cluster with maxUnavailable = 2', () => {
   test('when first deployed, then the six workers go up together: no drain, no waiting for a turn', async () => {

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { tempDir } from '../helpers/terraform';
 import { Call, TestLab } from './harness';
 import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
-import { ClusterRuns, startClusterLab, switches } from './support';
+import { ClusterRuns, startClusterLab, switches, maxOverlap } from './support';
 
 jest.setTimeout(20 * 60 * 1000);
 
@@ -80,15 +80,6 @@ function cordoned(calls: Call[]): Array<{ node: string; start: number; end: numb
   }
   for (const [n, start] of open) out.push({ node: n, start, end: Infinity });
   return out;
-}
-
-/** The most intervals that overlap at any moment. */
-function maxOverlap(intervals: Array<{ start: number; end: number }>): number {
-  const events = intervals.flatMap((i) => [[i.start, 1], [i.end, -1]] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let open = 0;
-  let most = 0;
-  for (const [, delta] of events) most = Math.max(most, (open += delta));
-  return most;
 }
 
 describe('a 3+5 cluster with maxUnavailable = 2', () => {

@@ -149,3 +149,12 @@ export function expectOneAtATime(intervals: Interval[]): void {
   const sorted = [...intervals].sort((a, b) => a.start - b.start);
   for (let i = 1; i < sorted.length; i++) expect(sorted[i - 1].end).toBeLessThanOrEqual(sorted[i].start);
 }
+
+/** The most intervals that overlap at any moment. */
+export function maxOverlap(intervals: Array<{ start: number; end: number }>): number {
+  const events = intervals.flatMap((i) => [[i.start, 1], [i.end, -1]] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let open = 0;
+  let most = 0;
+  for (const [, delta] of events) most = Math.max(most, (open += delta));
+  return most;
+}
