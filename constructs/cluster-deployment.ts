@@ -2,7 +2,7 @@ import { DataResource, TerraformLocal } from 'cdktf';
 import { Construct } from 'constructs';
 import { BAD_FILE_NAME_MESSAGE } from './flake-tree';
 import { CONFIGURATION_HASH, NodeDeployment } from './node-deployment';
-import { NodeInstall } from './node-install';
+import { INSTALL_CHECK_ENV, INSTALL_RUN, NodeInstall } from './node-install';
 import { PRE_CHANGE_SNAPSHOT, PreChangeSnapshot } from './pre-change-snapshot';
 
 export interface ClusterDeploymentProps {
@@ -94,13 +94,13 @@ export class ClusterDeployment extends Construct {
         '{ for n in local.cluster.workers : n.name => merge(n, { role = "worker", index = null, install = coalesce(n.install, local.cluster.install) }) }) : {}}',
     );
     local(this, 'deploy_names', '${{ for role in ["init", "joiner", "worker"] : role => { for name, n in local.deploy_nodes : name => name if n.role == role } }}');
-    local(this, 'install_names', '${{ for name, n in local.deploy_nodes : name => name if n.install && !n.gone }}');
-    // The host key every connection pins: Terraform's own for an installed node (no trust on first
-    // use after the install), the description's hostKey for the others.
+    // The host key every connection pins: Terraform's own for a node it installed (no trust on first
+    // use after the install, whether `install` is still on or not: node-install.ts), the description's
+    // hostKey for the others.
     local(
       this,
       'node_host_keys',
-      '${{ for n in concat(local.cluster.control_plane, local.cluster.workers) : n.name => contains(keys(local.install_names), n.name) ? trimspace(tls_private_key.host_key[n.name].public_key_openssh) : n.host_key }}',
+      '${{ for n in concat(local.cluster.control_plane, local.cluster.workers) : n.name => contains(keys(local.installed_names), n.name) ? trimspace(tls_private_key.host_key[n.name].public_key_openssh) : n.host_key }}',
     );
     local(this, 'gone_names', '${{ for name, n in local.deploy_nodes : name => name if n.gone }}');
     // The control-plane nodes other nodes reach through (drain, Node deletion, the flake lock), init first.
@@ -123,17 +123,23 @@ export class ClusterDeployment extends Construct {
     });
 
     // What each node's configuration depends on (its triggers_replace), computed once for all nodes.
-    local(this, 'node_config_hash', `\${{ for name, n in local.deploy_nodes : name => ${CONFIGURATION_HASH('n')} }}`);
+    // `install` counts as recorded (node-install.ts), not as set: turning it off after an install
+    // changes nothing on the node, and the value hashed stays the one it had before records existed.
+    local(
+      this,
+      'node_config_hash',
+      `\${{ for name, n in local.deploy_nodes : name => ${CONFIGURATION_HASH('merge(n, { install = n.gone ? n.install : contains(keys(local.installed_names), name) })')} }}`,
+    );
 
     const checks = props.dependsOn ?? [];
     // Installs run in parallel; every deploy waits for them, so joins keep their order.
     new NodeInstall(this, 'install', { dependsOn: checks });
-    const first = [...checks, 'terraform_data.install'];
+    const first = [...checks, INSTALL_RUN];
     new PreChangeSnapshot(this, 'pre-change-snapshot', { dependsOn: first });
     const controlPlaneFirst = [...first, PRE_CHANGE_SNAPSHOT];
-    new NodeDeployment(this, 'init-node', { resourceName: 'init_node', forEach: '${local.deploy_names.init}', dependsOn: controlPlaneFirst });
-    new NodeDeployment(this, 'control-plane', { resourceName: 'control_plane', forEach: '${local.deploy_names.joiner}', dependsOn: [...controlPlaneFirst, 'terraform_data.init_node'] });
-    new NodeDeployment(this, 'worker', { resourceName: 'worker', forEach: '${local.deploy_names.worker}', dependsOn: [...first, 'terraform_data.init_node', 'terraform_data.control_plane'] });
+    new NodeDeployment(this, 'init-node', { resourceName: 'init_node', forEach: '${local.deploy_names.init}', dependsOn: controlPlaneFirst, deployEnv: INSTALL_CHECK_ENV });
+    new NodeDeployment(this, 'control-plane', { resourceName: 'control_plane', forEach: '${local.deploy_names.joiner}', dependsOn: [...controlPlaneFirst, 'terraform_data.init_node'], deployEnv: INSTALL_CHECK_ENV });
+    new NodeDeployment(this, 'worker', { resourceName: 'worker', forEach: '${local.deploy_names.worker}', dependsOn: [...first, 'terraform_data.init_node', 'terraform_data.control_plane'], deployEnv: INSTALL_CHECK_ENV });
 
     // A node marked `gone`: its Node object is deleted through a surviving control-plane node, and its
     // machine is never contacted again (its deployment's destroy step then does nothing).

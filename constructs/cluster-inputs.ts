@@ -10,6 +10,7 @@ import * as path from 'path';
  *   resolved; optional node fields (`disk`, `host_key`) may be null. Holds no secret.
  * - `local.deploy`: whether to deploy over SSH.
  * - `local.output_dir`: where the flake tree (`<output_dir>/nix`) is written.
+ * - `local.module_address`: this module call's address and a dot (`module.cluster.`), for messages.
  * - `local.ssh_private_key_input`: the given machine key (sensitive), or null to generate one.
  * - `local.flake_lock`: the contents of a flake.lock to copy into the tree, or null.
  * - `local.nix_templates_dir`: a directory holding a copy of nix-templates/.
@@ -30,7 +31,7 @@ export interface IClusterInputs {
 }
 
 /** Names of the input locals, for `overrideLogicalId` and for references. */
-export const INPUT_LOCALS = ['cluster', 'deploy', 'output_dir', 'ssh_private_key_input', 'flake_lock', 'nix_templates_dir', 'templates_dir', 'user_modules', 'etcd_s3_endpoint_ca', 'etcd_s3_env'] as const;
+export const INPUT_LOCALS = ['cluster', 'deploy', 'output_dir', 'module_address', 'ssh_private_key_input', 'flake_lock', 'nix_templates_dir', 'templates_dir', 'user_modules', 'etcd_s3_endpoint_ca', 'etcd_s3_env'] as const;
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 /** The flake every cluster's tree is made of (see nix-templates/README.md). */

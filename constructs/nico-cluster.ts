@@ -121,6 +121,7 @@ export const STACK_LEVEL_RESOURCES = [
   'terraform_data.input_checks',
   // Newer than 0.1, listed for the same reason.
   'terraform_data.pre_change_snapshot',
+  'terraform_data.install_record',
 ] as const;
 
 const MODULE_ASSET_ID = 'nico-cluster-module';
@@ -201,13 +202,14 @@ export class NicoCluster extends Construct {
     if (props.sshPrivateKey !== undefined) variables.ssh_private_key = moduleValue(props.sshPrivateKey, true);
     if (props.outputDir !== undefined) variables.output_dir = moduleValue(props.outputDir, true);
 
+    // The module call is named after this construct, as a resource would be (`module.prod`).
+    const moduleId = stack.getLogicalId(this.node);
+    variables.module_address = `module.${moduleId}`;
     this.module = new TerraformHclModule(this, 'module', {
       source: `./${moduleAsset(stack).path}`,
       skipAssetCreationFromLocalModules: true,
       variables,
     });
-    // The module call is named after this construct, as a resource would be (`module.prod`).
-    const moduleId = stack.getLogicalId(this.node);
     claimModuleId(stack, moduleId, this.node.path);
     this.module.overrideLogicalId(moduleId);
 

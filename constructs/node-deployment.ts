@@ -12,6 +12,11 @@ export interface NodeDeploymentProps {
   readonly forEach: string;
   /** Resource addresses that must be complete first. */
   readonly dependsOn: readonly string[];
+  /**
+   * More environment of the deploy step (not of the destroy step), as HCL expressions.
+   * @default - none
+   */
+  readonly deployEnv?: Record<string, string>;
 }
 
 /** The deployment input of one node, as `local.deploy_nodes[<name>]` holds it. */
@@ -126,7 +131,7 @@ export class NodeDeployment extends Construct {
           interpreter: ['/bin/sh', '-c'],
           command: 'eval "$NICO_SCRIPT"',
           environment:
-            `\${merge(${hclObject({ ...CONNECTION_ENV, NICO_ACTION: '"deploy"', NICO_READY_TIMEOUT: 'local.cluster.ready_timeout_seconds', NICO_ROLLBACK: 'local.cluster.rollback', ...LABELS_ENV })}, ` +
+            `\${merge(${hclObject({ ...CONNECTION_ENV, NICO_ACTION: '"deploy"', NICO_READY_TIMEOUT: 'local.cluster.ready_timeout_seconds', NICO_ROLLBACK: 'local.cluster.rollback', ...LABELS_ENV, ...props.deployEnv })}, ` +
             `local.flake_payload, local.secrets_payload[${NODE}.role == "worker" ? "worker" : "control_plane"])}`,
         },
       },

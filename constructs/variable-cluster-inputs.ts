@@ -103,6 +103,7 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   },
   kexec_url: { type: 'string', default: null, description: 'Where installs get the NixOS kexec installer tarball: an http(s) URL the machine downloads (a mirror), or an absolute path on the machine that runs Terraform, uploaded over SSH (air-gapped sites); ending in .tar, .tar.gz, .tar.xz or .tar.zst. Null: nixos-anywhere\'s default (GitHub).' },
   output_dir: { type: 'string', default: null, description: 'Local directory for the flake tree (`<output_dir>/nix`) and the kubeconfig. Null means `<root module>/out/<name>`.' },
+  module_address: { type: 'string', default: null, description: 'Address of this module call as Terraform names it (e.g. `module.cluster`), only for the commands error messages name (`terraform apply -replace=...`). Null: they say `module.<name>`.' },
 };
 
 /** `local.cluster` from the variables: the same canonical form the TypeScript app writes literally. */
@@ -183,6 +184,7 @@ export class VariableClusterInputs extends Construct implements IClusterInputs {
       cluster: CLUSTER_LOCAL,
       deploy: '${var.deploy}',
       output_dir: '${coalesce(var.output_dir, "${path.root}/out/${var.name}")}',
+      module_address: '${var.module_address == null ? "module.<name>." : "${var.module_address}."}',
       ssh_private_key_input: '${var.ssh_private_key}',
       flake_lock: '${var.flake_lock}',
       nix_templates_dir: '${path.module}/nix-templates',

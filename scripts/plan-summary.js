@@ -33,8 +33,13 @@ function describe(steps, deployOn) {
   let destructive = false;
   if (steps.install) {
     const kind = kindOf(steps.install.actions);
-    if (kind === 'replace') destructive = true;
-    if (kind === 'create' || kind === 'replace') {
+    const installs = input(steps.install.after).installs !== false;
+    if (kind === 'replace' && installs) destructive = true;
+    if ((kind === 'create' || kind === 'replace') && !installs) {
+      // A raised installGeneration while install is off: recorded, nothing installed (nico-node/install.sh).
+      parts.push('its installGeneration is recorded (install is off: nothing is installed)');
+      short.push('generation recorded');
+    } else if (kind === 'create' || kind === 'replace') {
       parts.push(`${kind === 'replace' ? 'reinstalled' : 'installed'} with nixos-anywhere (its disk is wiped)`);
       short.push(kind === 'replace' ? 'reinstalled' : 'installed');
     }

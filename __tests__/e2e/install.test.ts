@@ -13,8 +13,9 @@ jest.setTimeout(20 * 60 * 1000);
 // nixos-install (records what reached /mnt) and reboot (the node boots what is on /mnt).
 const ADDRESS: Record<string, string> = {
   'i-01': '127.0.0.41', 'i-02': '127.0.0.42', 'i-03': '127.0.0.43',
-  // Each its own one-node cluster: an impostor after the kexec, a slow reboot, a port forward.
-  'i-04': '127.0.0.44', 'i-05': '127.0.0.45', 'i-06': '127.0.0.46',
+  // Each its own one-node cluster: an impostor after the kexec, a slow reboot, a port forward,
+  // install turned off after the install, an installed system that never boots.
+  'i-04': '127.0.0.44', 'i-05': '127.0.0.45', 'i-06': '127.0.0.46', 'i-07': '127.0.0.47', 'i-08': '127.0.0.48',
 };
 // i-06 is reached through "a port forward": its SSH port is 2203 before, during and after the install.
 const PORTS: Record<string, number> = { 'i-06': 2203 };
@@ -53,9 +54,9 @@ async function apply(d: ReturnType<typeof cluster>) {
   return { ...result, calls: lab.calls() };
 }
 
-/** The host keys Terraform made, from the state: node -> "ssh-ed25519 AAAA...". */
-function terraformHostKeys(): Record<string, string> {
-  const stack = path.join(work, 'installing', 'cdktf.out', 'stacks', 'installing');
+/** The host keys Terraform made, from the state of cluster `name`: node -> "ssh-ed25519 AAAA...". */
+function terraformHostKeys(name = 'installing'): Record<string, string> {
+  const stack = path.join(work, name, 'cdktf.out', 'stacks', name);
   return Object.fromEntries(stateResources(stack).filter((r) => r.address.includes('tls_private_key.host_key[')).map((r) => [r.address.match(/\["(.+)"\]/)![1], r.values.public_key_openssh.trim()]));
 }
 
@@ -68,6 +69,7 @@ async function connectPinned(node: string, hostKey: string): Promise<number | nu
 
 describe('a cluster whose machines are installed first', () => {
   let first: Awaited<ReturnType<typeof apply>>;
+  let installedKeyOfI02 = '';
 
   test('when applied, then each opted-in node is installed once, with #minimal, before its deploy; the opted-out node never', async () => {
     first = await apply(cluster());
@@ -144,16 +146,46 @@ describe('a cluster whose machines are installed first', () => {
   });
 
   test('given an installed node that now presents another host key, when a change reaches it, then the connection fails before any command runs', async () => {
-    // The machine was replaced behind our back: its sshd presents the lab's original key again.
+    // The machine was replaced behind our back: its sshd presents a key of its own.
     const node = lab.node('i-02');
+    installedKeyOfI02 = fs.readFileSync(path.join(node.dir, 'ssh_host_ed25519_key'), 'utf8');
     await lab.exec('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(work, 'impostor'), '-C', 'impostor']);
     fs.copyFileSync(path.join(work, 'impostor'), path.join(node.dir, 'ssh_host_ed25519_key'));
     process.kill(Number(fs.readFileSync(path.join(node.dir, 'sshd.pid'), 'utf8')), 'SIGHUP');
     await new Promise((r) => setTimeout(r, 1000));
     const result = await apply(cluster({ 'i-02': { installGeneration: 2, labels: { moved: 'yes' } } }));
     expect(result.code).not.toBe(0);
-    expect(result.output).toMatch(/nico: i-02: error: cannot connect to root@127\.0\.0\.42 port 22: the host key it presented is not the pinned one/);
+    expect(result.output).toMatch(/nico: i-02: error: it presents a host key other than the one Terraform made for it and other than its hostKey \(ssh-ed25519 .*\): another machine answers at 127\.0\.0\.42 port 22/);
     expect(result.calls.filter((c) => c.node === 'i-02')).toEqual([]);
+  });
+
+  test('given a running node deployed without install, when install is turned on for it, then the plan is refused naming it and the command that installs it, and nothing runs; after that command it is installed, rejoins, and the plan is empty', async () => {
+    // The machine is back with the key the install gave it (the test above swapped it).
+    const keys = terraformHostKeys();
+    fs.writeFileSync(path.join(lab.node('i-02').dir, 'ssh_host_ed25519_key'), installedKeyOfI02);
+    process.kill(Number(fs.readFileSync(path.join(lab.node('i-02').dir, 'sshd.pid'), 'utf8')), 'SIGHUP');
+    // i-02 keeps the change the test above could not apply; i-03, a worker never installed, gets install.
+    const d = cluster({ 'i-02': { installGeneration: 2, labels: { moved: 'yes' } }, 'i-03': { install: true } });
+    lab.clearCalls();
+    const refused = await runs.apply(d);
+    expect(refused.code).not.toBe(0);
+    expect(refused.output.replace(/\s+/g, ' ')).toMatch(
+      /i-03 runs a system nico-cluster did not install \(install was off when it joined\), and install is now on for it: an install WIPES ITS DISK, so nothing is installed by turning install on\. To install it, run: terraform apply -replace='module\.cluster\.terraform_data\.install_record\["i-03"\]'/,
+    );
+    expect(lab.calls()).toEqual([]);
+    expect(keys['i-03']).toBeUndefined();
+
+    const command = refused.output.replace(/\s+/g, ' ').match(/To install it, run: terraform apply -replace='([^']+)'/)![1];
+    lab.clearCalls();
+    const installedNow = await runs.tf(d, 'apply', '-input=false', '-auto-approve', '-no-color', `-replace=${command}`);
+    if (installedNow.code !== 0) process.stderr.write(installedNow.output.slice(-4000));
+    expect(installedNow.code).toBe(0);
+    const calls = lab.calls();
+    expect(installs(calls).map((c) => c.node)).toEqual(['i-03', 'i-03']);
+    expect(calls.filter((c) => c.node === 'i-03' && PHASES.includes(c.command)).map((c) => c.command)).toEqual(PHASES);
+    expect(switches(calls).map((c) => c.node)).toContain('i-03');
+    expect(await connectPinned('i-03', terraformHostKeys()['i-03'])).toBe(0);
+    expect(await runs.planExitCode(d)).toBe(0);
   });
 });
 
@@ -195,6 +227,20 @@ describe('an install that must hold against what answers at the address', () => 
     expect(switches(result.calls).find((c) => c.node === 'i-05')!.args[2]).toMatch(/#i-05$/);
   });
 
+  test('given an installed system that never answers after its reboot, when applied, then the install fails once readyTimeoutSeconds have passed, saying so, and nothing is deployed', async () => {
+    // The machine reboots and stays silent far longer than readyTimeoutSeconds (a firmware that does
+    // not find the disk, a wrong driver); it comes back only after the test, by itself.
+    control('i-08', { rebootSeconds: 90 });
+    const result = await apply(alone('neverboots', 'i-08', {}, { readyTimeoutSeconds: 10, sshConnectTimeoutSeconds: 2 }));
+    expect(result.code).not.toBe(0);
+    expect(result.output).toMatch(/nico: i-08: installed; waiting \(at most 10s\) for it to boot and answer with the host key Terraform made/);
+    expect(result.output.replace(/\s+/g, ' ')).toMatch(
+      /nico: i-08: error: the installed system did not answer within 10s \(readyTimeoutSeconds\) after its reboot: .*Check its console: does it boot \(firmware, disk\), and does 22 reach its port 22\?/,
+    );
+    expect(commandsOn(result.calls, 'i-08').filter((c) => PHASES.includes(c))).toEqual(PHASES);
+    expect(switches(result.calls)).toEqual([]);
+  });
+
   test('given sshPort 2203 forwarded to the machine and a kexec mirror, when applied, then nixos-anywhere fetches from the mirror, reaches the installer through the forward after the kexec, and the node is deployed', async () => {
     const result = await apply(alone('forward', 'i-06', { sshPort: 2203 }, { kexecUrl: MIRROR, minimalModules: [CONSOLE_MODULE] }));
     expect(result.code).toBe(0);
@@ -211,6 +257,54 @@ describe('an install that must hold against what answers at the address', () => 
     expect(commandsOn(result.calls, 'i-06').filter((c) => PHASES.includes(c))).toEqual(PHASES);
     expect(switches(result.calls).map((c) => c.node)).toEqual(['i-06']);
   }, 240_000);
+
+  test('given a node installed without hostKey, when install is turned off, then nothing changes: a change reaches it pinned to the installed key (an impostor is refused before any command), then applies once the machine is back, the plan is empty, and install on again installs nothing', async () => {
+    const on = await apply(alone('offafter', 'i-07', { hostKey: undefined }));
+    expect(on.code).toBe(0);
+    const key = terraformHostKeys('offafter')['i-07'];
+    expect(key).toMatch(/^ssh-ed25519 /);
+    // Turned off: neither the key nor the record of the install goes, and the node is not redeployed.
+    expect(await runs.planExitCode(alone('offafter', 'i-07', { hostKey: undefined, install: false }))).toBe(0);
+
+    // Someone else answers at its address, with a key of its own, when a change is due.
+    const node = lab.node('i-07');
+    const installedKey = fs.readFileSync(path.join(node.dir, 'ssh_host_ed25519_key'), 'utf8');
+    await lab.exec('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(work, 'impostor-07'), '-C', 'impostor']);
+    fs.copyFileSync(path.join(work, 'impostor-07'), path.join(node.dir, 'ssh_host_ed25519_key'));
+    const sighup = () => process.kill(Number(fs.readFileSync(path.join(node.dir, 'sshd.pid'), 'utf8')), 'SIGHUP');
+    sighup();
+    await new Promise((r) => setTimeout(r, 1000));
+    const changed = alone('offafter', 'i-07', { hostKey: undefined, install: false, labels: { moved: 'yes' } });
+    const refused = await apply(changed);
+    expect(refused.code).not.toBe(0);
+    expect(refused.output).toMatch(/nico: i-07: error: it presents a host key other than the one Terraform made for it \(ssh-ed25519 .*\): another machine answers at 127\.0\.0\.47 port 22/);
+    // What the step said (the plan above it shows the script, whose text names trust on first use).
+    expect(refused.output.split('\n').filter((l) => l.includes('nico: i-07:')).join('\n')).not.toMatch(/trust on first use/);
+    expect(commandsOn(refused.calls, 'i-07')).toEqual([]);
+
+    // The machine is back: the change applies, pinned to the same key.
+    fs.writeFileSync(path.join(node.dir, 'ssh_host_ed25519_key'), installedKey);
+    sighup();
+    await new Promise((r) => setTimeout(r, 1000));
+    const back = await apply(changed);
+    expect(back.code).toBe(0);
+    expect(switches(back.calls).map((c) => c.node)).toEqual(['i-07']);
+    expect(installs(back.calls)).toEqual([]);
+    expect(await runs.planExitCode(changed)).toBe(0);
+    expect(terraformHostKeys('offafter')['i-07']).toBe(key);
+    // Turned on again: an installed node is not installed again by that (installGeneration is what asks).
+    expect(await runs.planExitCode(alone('offafter', 'i-07', { hostKey: undefined, install: true, labels: { moved: 'yes' } }))).toBe(0);
+
+    // installGeneration raised while install is off: recorded, nothing installed, the pin kept.
+    const raised = alone('offafter', 'i-07', { hostKey: undefined, install: false, installGeneration: 2, labels: { moved: 'yes' } });
+    const recorded = await apply(raised);
+    expect(recorded.code).toBe(0);
+    expect(recorded.output).toMatch(/nico: i-07: install is off: nothing installed \(installGeneration 2 recorded\)/);
+    expect(installs(recorded.calls)).toEqual([]);
+    expect(commandsOn(recorded.calls, 'i-07').filter((c) => PHASES.includes(c))).toEqual([]);
+    expect(await runs.planExitCode(raised)).toBe(0);
+    expect(terraformHostKeys('offafter')['i-07']).toBe(key);
+  });
 });
 
 describe('a node connected to without a pin', () => {

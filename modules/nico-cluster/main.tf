@@ -44,15 +44,16 @@ locals {
   flake_payload          = merge({ NICO_FILE_PATHS = join("\n", keys(local.flake_files)) }, merge({ NICO_FILE_COUNT = length([for p, c in local.flake_files : { path = p, content = c }]) }, { for i, f in [for p, c in local.flake_files : { path = p, content = c }] : "NICO_FILE_${i}" => "${base64encode(f.path)}\n${base64encode(f.content)}" }))
   gone_names             = { for name, n in local.deploy_nodes : name => name if n.gone }
   init_node              = try(terraform_data.cluster[0].input.init_node, local.cluster.control_plane[0].name)
-  install_names          = { for name, n in local.deploy_nodes : name => name if n.install && !n.gone }
+  installed_names        = { for name, r in terraform_data.install_record : name => name if try(r.input.installed, false) }
   join_token             = random_password.join_token.result
   k3s_ca_files           = sensitive(merge({ for path, cert in tls_self_signed_cert.k3s_ca : "${path}.crt" => cert.cert_pem }, { for path, key in tls_private_key.k3s_ca : "${path}.key" => key.private_key_pem }, { "service.key" = tls_private_key.k3s_service_account.private_key_pem }))
   k3s_token              = "K10${sha256(tls_self_signed_cert.k3s_ca["server-ca"].cert_pem)}::server:${local.join_token}"
   kubeconfig             = sensitive(templatefile("${local.templates_dir}/kubeconfig.yaml.tftpl", { name = local.cluster.name, server = "https://${local.cluster.vip}:6443", ca_certificate = tls_self_signed_cert.k3s_ca["server-ca"].cert_pem, client_certificate = tls_locally_signed_cert.k3s_admin.cert_pem, client_key = tls_private_key.k3s_admin.private_key_pem }))
   kubernetes_credentials = sensitive({ host = "https://${local.cluster.vip}:6443", cluster_ca_certificate = tls_self_signed_cert.k3s_ca["server-ca"].cert_pem, client_certificate = tls_locally_signed_cert.k3s_admin.cert_pem, client_key = tls_private_key.k3s_admin.private_key_pem })
+  module_address         = var.module_address == null ? "module.<name>." : "${var.module_address}."
   nix_templates_dir      = "${path.module}/nix-templates"
-  node_config_hash       = { for name, n in local.deploy_nodes : name => sha256(jsonencode([local.flake_hash, local.node_settings[n.role == "worker" ? "worker" : "control_plane"], { for k, v in n : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }])) }
-  node_host_keys         = { for n in concat(local.cluster.control_plane, local.cluster.workers) : n.name => contains(keys(local.install_names), n.name) ? trimspace(tls_private_key.host_key[n.name].public_key_openssh) : n.host_key }
+  node_config_hash       = { for name, n in local.deploy_nodes : name => sha256(jsonencode([local.flake_hash, local.node_settings[merge(n, { install = n.gone ? n.install : contains(keys(local.installed_names), name) }).role == "worker" ? "worker" : "control_plane"], { for k, v in merge(n, { install = n.gone ? n.install : contains(keys(local.installed_names), name) }) : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }])) }
+  node_host_keys         = { for n in concat(local.cluster.control_plane, local.cluster.workers) : n.name => contains(keys(local.installed_names), n.name) ? trimspace(tls_private_key.host_key[n.name].public_key_openssh) : n.host_key }
   node_script            = join("", [for part in ["common.sh", "ssh.sh", "runner-state.sh", "peers.sh", "deploy.sh", "remove.sh", "install.sh", "snapshot.sh", "main.sh"] : file("${local.templates_dir}/nico-node/${part}")])
   node_settings = {
     control_plane = merge({ vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface, name = local.cluster.name, vrrp_router_id = local.cluster.vrrp_router_id }, merge(anytrue([for k, v in local.cluster.etcd_snapshots : v != null if k != "before_changes"]) ? { etcd_snapshots = { for k, v in local.cluster.etcd_snapshots : k => v if k != "before_changes" } } : {}, nonsensitive(local.etcd_s3_env == null) ? {} : { etcd_s3_credentials = nonsensitive(sha256(local.etcd_s3_env)) }, local.etcd_s3_endpoint_ca == null ? {} : { etcd_s3_endpoint_ca = sha256(local.etcd_s3_endpoint_ca) }))
@@ -91,7 +92,7 @@ locals {
 }
 
 resource "tls_private_key" "host_key" {
-  for_each  = local.install_names
+  for_each  = local.installed_names
   algorithm = "ED25519"
 
   lifecycle {
@@ -304,7 +305,7 @@ resource "terraform_data" "control_plane" {
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback, NICO_LABELS = join("\n", [for k, v in local.deploy_nodes[each.key].labels : "${k}=${v}"]), NICO_TAINTS = join("\n", local.deploy_nodes[each.key].taints) }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback, NICO_LABELS = join("\n", [for k, v in local.deploy_nodes[each.key].labels : "${k}=${v}"]), NICO_TAINTS = join("\n", local.deploy_nodes[each.key].taints), NICO_INSTALL_ID = try(terraform_data.install[each.key].input.installs, false) == true ? try(terraform_data.install[each.key].id, "") : "", NICO_INSTALL_GENERATION = local.deploy_nodes[each.key].install_generation, NICO_PRE_INSTALL_KEY = local.deploy_nodes[each.key].host_key == null ? "" : local.deploy_nodes[each.key].host_key, NICO_MODULE_ADDRESS = local.module_address }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
     interpreter = ["/bin/sh", "-c"]
   }
 
@@ -369,7 +370,7 @@ resource "terraform_data" "init_node" {
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback, NICO_LABELS = join("\n", [for k, v in local.deploy_nodes[each.key].labels : "${k}=${v}"]), NICO_TAINTS = join("\n", local.deploy_nodes[each.key].taints) }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback, NICO_LABELS = join("\n", [for k, v in local.deploy_nodes[each.key].labels : "${k}=${v}"]), NICO_TAINTS = join("\n", local.deploy_nodes[each.key].taints), NICO_INSTALL_ID = try(terraform_data.install[each.key].input.installs, false) == true ? try(terraform_data.install[each.key].id, "") : "", NICO_INSTALL_GENERATION = local.deploy_nodes[each.key].install_generation, NICO_PRE_INSTALL_KEY = local.deploy_nodes[each.key].host_key == null ? "" : local.deploy_nodes[each.key].host_key, NICO_MODULE_ADDRESS = local.module_address }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
     interpreter = ["/bin/sh", "-c"]
   }
 
@@ -436,7 +437,7 @@ resource "terraform_data" "input_checks" {
 }
 
 resource "terraform_data" "install" {
-  for_each = local.install_names
+  for_each = local.installed_names
   input = {
     cluster_id       = local.cluster_id
     connect_timeout  = local.cluster.ssh_connect_timeout_seconds
@@ -444,6 +445,7 @@ resource "terraform_data" "install" {
     generation       = local.deploy_nodes[each.key].install_generation
     gone             = local.deploy_nodes[each.key].gone
     host_key         = local.deploy_nodes[each.key].host_key
+    installs         = local.deploy_nodes[each.key].install
     max_unavailable  = local.cluster.max_unavailable
     node             = each.key
     peers            = join("\n", [for p in local.deploy_peers : p.line if p.name != each.key])
@@ -457,10 +459,30 @@ resource "terraform_data" "install" {
   triggers_replace = local.deploy_nodes[each.key].install_generation
   depends_on       = [terraform_data.input_checks]
 
+  lifecycle {
+    ignore_changes = [input]
+  }
+
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(local.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "install", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_NIXOS_ANYWHERE = "github:nix-community/nixos-anywhere/1.13.0", NICO_KEXEC_URL = local.cluster.kexec_url == null ? "" : local.cluster.kexec_url, NICO_HOST_PRIVATE_KEY = nonsensitive(sensitive(tls_private_key.host_key[each.key].private_key_openssh)), NICO_HOST_PUBLIC_KEY = trimspace(tls_private_key.host_key[each.key].public_key_openssh) }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(local.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "install", NICO_INSTALLS = self.input.installs ? "true" : "false", NICO_INSTALL_ID = self.id, NICO_INSTALL_GENERATION = self.input.generation, NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_NIXOS_ANYWHERE = "github:nix-community/nixos-anywhere/1.13.0", NICO_KEXEC_URL = local.cluster.kexec_url == null ? "" : local.cluster.kexec_url, NICO_HOST_PRIVATE_KEY = nonsensitive(sensitive(tls_private_key.host_key[each.key].private_key_openssh)), NICO_HOST_PUBLIC_KEY = trimspace(tls_private_key.host_key[each.key].public_key_openssh) }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
     interpreter = ["/bin/sh", "-c"]
+  }
+}
+
+resource "terraform_data" "install_record" {
+  for_each = { for name, n in local.deploy_nodes : name => name if !n.gone }
+  input = {
+    installed = local.deploy_nodes[each.key].install
+  }
+
+  lifecycle {
+    ignore_changes = [input]
+
+    postcondition {
+      condition     = !local.deploy_nodes[each.key].install || self.input.installed
+      error_message = "${each.key} runs a system nico-cluster did not install (install was off when it joined), and install is now on for it: an install WIPES ITS DISK, so nothing is installed by turning install on. To install it, run: terraform apply -replace='${local.module_address}terraform_data.install_record[\"${each.key}\"]'. Otherwise set install = false on that node."
+    }
   }
 }
 
@@ -534,7 +556,7 @@ resource "terraform_data" "worker" {
 
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
-    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback, NICO_LABELS = join("\n", [for k, v in local.deploy_nodes[each.key].labels : "${k}=${v}"]), NICO_TAINTS = join("\n", local.deploy_nodes[each.key].taints) }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
+    environment = merge({ NICO_SCRIPT = self.input.script, NICO_NODE = self.input.node, NICO_ROLE = self.input.role, NICO_SSH_HOST = self.input.ssh_host, NICO_SSH_PORT = self.input.ssh_port, NICO_SSH_USER = self.input.ssh_user, NICO_HOST_KEY = self.input.host_key == null ? "" : self.input.host_key, NICO_SSH_KEY = nonsensitive(sensitive(self.triggers_replace.ssh_private_key)), NICO_CONNECT_TIMEOUT = self.input.connect_timeout, NICO_REMOTE_DIR = self.input.remote_flake_dir, NICO_PEERS = self.input.peers, NICO_MAX_UNAVAILABLE = self.input.max_unavailable, NICO_DRAIN_TIMEOUT = self.input.drain_timeout, NICO_GONE = self.input.gone, NICO_CLUSTER_ID = self.input.cluster_id, NICO_ACTION = "deploy", NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_ROLLBACK = local.cluster.rollback, NICO_LABELS = join("\n", [for k, v in local.deploy_nodes[each.key].labels : "${k}=${v}"]), NICO_TAINTS = join("\n", local.deploy_nodes[each.key].taints), NICO_INSTALL_ID = try(terraform_data.install[each.key].input.installs, false) == true ? try(terraform_data.install[each.key].id, "") : "", NICO_INSTALL_GENERATION = local.deploy_nodes[each.key].install_generation, NICO_PRE_INSTALL_KEY = local.deploy_nodes[each.key].host_key == null ? "" : local.deploy_nodes[each.key].host_key, NICO_MODULE_ADDRESS = local.module_address }, local.flake_payload, local.secrets_payload[local.deploy_nodes[each.key].role == "worker" ? "worker" : "control_plane"])
     interpreter = ["/bin/sh", "-c"]
   }
 

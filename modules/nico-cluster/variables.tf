@@ -232,6 +232,13 @@ variable "minimal_modules" {
   }
 }
 
+variable "module_address" {
+  description = "Address of this module call as Terraform names it (e.g. `module.cluster`), only for the commands error messages name (`terraform apply -replace=...`). Null: they say `module.<name>`."
+  type        = string
+  default     = null
+  nullable    = true
+}
+
 variable "name" {
   description = "Cluster name: an RFC 1123 label of 1-63 characters. Also seeds the keepalived VRRP password."
   type        = string

@@ -225,6 +225,7 @@ deploy() {
     say "marked gone: not deployed"
     return 0
   fi
+  check_install_finished
   check_connection
   # A node that already runs this cluster's configuration is a member: a redeploy drains it first.
   if [ "$(ssh_node cat /var/lib/nico/deployed 2>/dev/null </dev/null)" = "$NICO_CLUSTER_ID" ]; then member=member; else member=new; fi

@@ -5,6 +5,12 @@
 # Its SSH host key, made by Terraform, and its secrets go in as extra files, root-only, never through a
 # Nix store: every connection after this pins that key. Runs on the runner, which needs Nix with flakes.
 install() {
+  # Created again for a raised installGeneration while install is off: nothing is installed (install
+  # on is what asks for a wipe); the node keeps its install and its pin (node-install.ts).
+  if [ "${NICO_INSTALLS:-true}" != true ]; then
+    say "install is off: nothing installed (installGeneration ${NICO_INSTALL_GENERATION:-?} recorded); the node keeps the system and the host key of its last install"
+    return 0
+  fi
   command -v nix >/dev/null 2>&1 ||
     fail "installing NixOS needs Nix with flakes on the machine that runs Terraform (nixos-anywhere runs through \`nix run\`); nix is not on PATH"
   nix --extra-experimental-features 'nix-command flakes' flake --help >/dev/null 2>&1 ||
@@ -41,6 +47,10 @@ install() {
   printf '%s\n' "$node" >"$work/flake/minimal-node"
   printf '%s\n' "$NICO_HOST_PRIVATE_KEY" >"$work/extra/etc/ssh/ssh_host_ed25519_key"
   printf '%s\n' "$NICO_HOST_PUBLIC_KEY" >"$work/extra/etc/ssh/ssh_host_ed25519_key.pub"
+  # This install's marker: extra files reach the disk only after disko and the closure, and the
+  # running system has them only once it booted from that disk, i.e. after nixos-install and the
+  # reboot. The deploy checks it (check_install_finished): a killed apply may have recorded the install.
+  printf '%s\n' "$NICO_INSTALL_ID" >"$work/extra/var/lib/nico/install-id"
   chmod 0600 "$work/extra/etc/ssh/ssh_host_ed25519_key"
   chmod 0644 "$work/extra/etc/ssh/ssh_host_ed25519_key.pub"
   if [ ! -f "$work/flake/flake.lock" ]; then
@@ -102,15 +112,30 @@ EOF_WRAPPER
   anywhere "$@" --phases disko,install,reboot
 }
 
+# The watcher of a nixos-anywhere session (see anywhere): $1 the step's pid, $2 the session's. A
+# zombie counts as gone (runner-state.sh proc_start says why). TERM first, as the step's own traps
+# send; KILL whatever is left after 5 s. It ignores TERM itself and dies with the KILL.
+ANYWHERE_WATCH='trap "" TERM HUP INT
+alive() { if [ -d /proc/self ]; then s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; s=${s##*")"}; set -- $s; [ "$1" != Z ]; else kill -0 "$1" 2>/dev/null; fi; }
+while alive "$1"; do sleep 1; done
+kill -TERM -"$2" 2>/dev/null
+sleep 5
+kill -KILL -"$2" 2>/dev/null'
+
 # anywhere ARGS...: one run of nixos-anywhere, stopped as soon as a connection met another host key.
 anywhere() {
   # Its temporary directory (a copy of the machine key) inside this step's: removed whatever happens.
   # In a session of its own when setsid exists, so that a refused host key or an interrupted apply
   # ends it with every ssh it started (its first process writes the session's id; `setsid -w` waits
   # for it and returns its status, whether or not it had to fork).
+  # The session ends with this step even when the step cannot end it (terraform and its steps
+  # SIGKILLed: no trap runs): a watcher in the session, started before nix, ends the session within
+  # seconds of the step's death. Left running, nixos-anywhere would go on working on the machine (and
+  # from files of a step directory the next step removes) while the next apply meets it half done.
   rm -f "$work/anywhere.pgid"
   if command -v setsid >/dev/null 2>&1; then
-    TMPDIR="$work/tmp" PATH="$work/bin:$PATH" setsid -w sh -c 'echo "$$" >"$0"; exec "$@"' "$work/anywhere.pgid" \
+    TMPDIR="$work/tmp" PATH="$work/bin:$PATH" setsid -w sh -c 'echo "$$" >"$0"; sh -c "$1" nico-anywhere-watch "$2" "$$" </dev/null >/dev/null 2>&1 & shift 2; exec "$@"' \
+      "$work/anywhere.pgid" "$ANYWHERE_WATCH" "$$" \
       nix --extra-experimental-features 'nix-command flakes' run "$NICO_NIXOS_ANYWHERE" -- "$@" </dev/null &
   else
     TMPDIR="$work/tmp" PATH="$work/bin:$PATH" nix --extra-experimental-features 'nix-command flakes' run "$NICO_NIXOS_ANYWHERE" -- "$@" </dev/null &
@@ -163,4 +188,40 @@ wait_for_installed_system() {
     fi
     sleep 2
   done
+}
+
+# check_install_finished (deploy): a node nico-cluster installed must run the system of its last
+# install before anything is sent to it. Terraform records a created install before its provisioner
+# ends, so an apply killed during the install (kexec, disko, the closure) leaves it recorded and the
+# next apply would deploy onto the installer or a half-written disk. The machine says which: the
+# installed system holds the install's id (/var/lib/nico/install-id, from the extra files, which only
+# a system that booted from the installed disk has); the installer and the old system do not.
+check_install_finished() {
+  [ -n "${NICO_INSTALL_ID:-}" ] || return 0
+  redo="Install it again (this wipes its disk): raise its installGeneration to $((NICO_INSTALL_GENERATION + 1)) (install_generation in the HCL module) and apply, or run: terraform apply -replace='${NICO_MODULE_ADDRESS:-}terraform_data.install[\"$node\"]'"
+  if out=$(ssh_node 'cat /var/lib/nico/install-id 2>/dev/null || true; if grep -Eq "^VARIANT_ID=\"?installer" /etc/os-release 2>/dev/null; then echo "nico-installer"; fi' 2>&1 </dev/null); then
+    case $out in
+    *nico-installer*) fail "its install did not finish: it runs the NixOS installer (the apply that installed it was interrupted). Nothing was sent to it. $redo" ;;
+    esac
+    [ "$out" = "$NICO_INSTALL_ID" ] ||
+      fail "its install did not finish: it presents the host key Terraform made but does not run the system its last install put on the disk (/var/lib/nico/install-id is $(if [ -n "$out" ]; then printf '%.40s' "$out"; else echo missing; fi), not $NICO_INSTALL_ID): the apply that installed it was interrupted. Nothing was sent to it. $redo"
+    return 0
+  fi
+  case $out in
+  *"IDENTIFICATION HAS CHANGED"* | *"Host key verification failed"* | *"host key"*"not known"* | *"No "*" host key is known"*) ;;
+  *) return 0 ;; # not a question of keys: check_connection explains it
+  esac
+  printf '%s\n' "$out" | sed '/^$/d; s/^/  ssh: /' >&2
+  if [ -n "${NICO_PRE_INSTALL_KEY:-}" ]; then
+    pinned=$known
+    known="$work/known_hosts.pre-install"
+    : >"$known"
+    pin "$node" "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_PRE_INSTALL_KEY"
+    if ssh_to "$NICO_SSH_HOST" "$NICO_SSH_PORT" "$NICO_PRE_INSTALL_KEY" true >/dev/null 2>&1 </dev/null; then
+      known=$pinned
+      fail "its install did not finish: it still presents its host key from before the install (its hostKey), not the one Terraform made for it: the apply that installed it was interrupted before the installed system booted. Nothing was sent to it. $redo"
+    fi
+    known=$pinned
+  fi
+  fail "it presents a host key other than the one Terraform made for it$(if [ -n "${NICO_PRE_INSTALL_KEY:-}" ]; then echo " and other than its hostKey"; fi) ($(printf '%s' "$NICO_HOST_KEY" | cut -c1-40)...): another machine answers at $NICO_SSH_HOST port $NICO_SSH_PORT, or its install never finished (an interrupted apply left the installer or its old system there). Nothing was sent to it. Find out which from its console; if it is this machine and its install did not finish: $redo"
 }
