@@ -17,7 +17,7 @@ import * as path from 'path';
 import { TERRAFORM, terraformEnv } from '../__tests__/helpers/terraform';
 import { runChangeScope, ScopeResult } from './change-scope';
 import { DeployRun, RollingRun, runDeploy, runRolling } from './deploy';
-import { BenchLab } from './lab-cluster';
+import { freshLabs } from './lab-cluster';
 import { ensureGnuTime, Measurement } from './measure';
 import { ROOT, runScale, ScaleResult, Step } from './scale';
 
@@ -266,24 +266,17 @@ async function main(): Promise<void> {
       say(`bench: scale, W = ${W.join(', ')}`);
       scale = runScale({ workers: W, work: path.join(work, 'scale'), reps, say });
     }
-    if (sections.has('deploy') || sections.has('scope')) {
-      const labWork = path.join(work, 'lab');
-      fs.mkdirSync(labWork, { recursive: true });
-      const lab = await BenchLab.start(labWork);
-      try {
-        if (sections.has('deploy')) {
-          say(`bench: deployment, 3 masters + 20 workers, T = ${T} s`);
-          deploy = await runDeploy(lab, { seconds: T, parallelism: [undefined, RAISED_PARALLELISM], say });
-          say('bench: rolling redeploy against a parallel one');
-          rolling = await runRolling(lab, { seconds: T, say });
-        }
-        if (sections.has('scope')) {
-          say('bench: change scope');
-          scope = await runChangeScope(lab, say);
-        }
-      } finally {
-        await lab.stop();
-      }
+    // Each measured cluster gets machines that never ran k3s (see freshLabs).
+    const freshLab = freshLabs(path.join(work, 'lab'));
+    if (sections.has('deploy')) {
+      say(`bench: deployment, 3 masters + 20 workers, T = ${T} s`);
+      deploy = await runDeploy(freshLab, { seconds: T, parallelism: [undefined, RAISED_PARALLELISM], say });
+      say('bench: rolling redeploy against a parallel one');
+      rolling = await freshLab((lab) => runRolling(lab, { seconds: T, say }));
+    }
+    if (sections.has('scope')) {
+      say('bench: change scope');
+      scope = await freshLab((lab) => runChangeScope(lab, say));
     }
   } finally {
     if (!process.env.NICO_BENCH_KEEP) fs.rmSync(work, { recursive: true, force: true });
