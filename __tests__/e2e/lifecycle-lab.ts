@@ -24,6 +24,8 @@ export interface LifecycleLab {
   apply(d: ReturnType<ClusterRuns['description']>): Promise<Awaited<ReturnType<ClusterRuns['apply']>> & { calls: Call[] }>;
   /** The one cluster of the lab: fails when the lab ever had two (a split cluster). */
   theCluster(): Promise<ClusterModel['clusters'][string]>;
+  /** Deploys the 3+2 cluster (installing every node); on a failure also prints the end of each node's sshd log. */
+  deployFirst(): Promise<Awaited<ReturnType<LifecycleLab['apply']>>>;
 }
 
 /** Starts the lab for the file (beforeAll), stops it (afterAll), and checks every scenario's output for secrets. */
@@ -63,6 +65,12 @@ export function lifecycleLab(name: string): LifecycleLab {
       const result = await runs.apply(d);
       if (result.code !== 0) process.stderr.write(result.output.slice(-5000));
       return { ...result, calls: lab.calls() };
+    },
+    async deployFirst() {
+      const result = await this.apply(this.cluster());
+      // A machine that never answers after its install's reboot: what its sshd did (the lab is removed after the file).
+      if (result.code !== 0) for (const n of lab.nodes) process.stderr.write(`${n.name} sshd.log:\n${n.sshdLog().split('\n').slice(-12).join('\n')}\n`);
+      return result;
     },
     async theCluster() {
       const model = await lab.cluster();

@@ -11,7 +11,7 @@ const l = lifecycleLab('lifecycle-nodes');
 
 describe('a running 3+2 cluster whose Nodes change', () => {
   test('given the cluster is installed and deployed, then every Node is Ready', async () => {
-    expect((await l.apply(l.cluster())).code).toBe(0);
+    expect((await l.deployFirst()).code).toBe(0);
     const c = await l.theCluster();
     for (const n of [...MASTERS, ...WORKERS]) expect(c.nodes[n]).toMatchObject({ ready: true, unschedulable: false });
   });

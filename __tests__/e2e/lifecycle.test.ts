@@ -8,7 +8,7 @@ const l = lifecycleLab('lifecycle');
 
 describe('a running 3+2 cluster whose machines are reinstalled', () => {
   test('when applied, then one cluster exists, every Node is Ready, and the description\'s labels and taints are on the Nodes', async () => {
-    const result = await l.apply(l.cluster());
+    const result = await l.deployFirst();
     expect(result.code).toBe(0);
     const c = await l.theCluster();
     expect(c.members.sort()).toEqual(MASTERS);
