@@ -3,7 +3,7 @@
  * seconds. The floor is 4T: the init master, two joiners one at a time, then one wave of workers.
  */
 import { Call } from '../__tests__/e2e/harness';
-import { BenchLab, checkApplied, LAB_MASTERS, LAB_WORKERS, rebuilds } from './lab-cluster';
+import { BenchLab, checkApplied, FreshLab, LAB_MASTERS, LAB_WORKERS, rebuilds } from './lab-cluster';
 
 export interface DeployRun {
   /** `-parallelism=N` given to `terraform apply`, or undefined for Terraform's default (10). */
@@ -28,13 +28,17 @@ export interface DeployOptions {
   readonly say: (line: string) => void;
 }
 
-export async function runDeploy(lab: BenchLab, opts: DeployOptions): Promise<DeployRun[]> {
+export async function runDeploy(freshLab: FreshLab, opts: DeployOptions): Promise<DeployRun[]> {
   const T = opts.seconds;
   const out: DeployRun[] = [];
-  lab.rebuildSeconds(T);
   for (const p of opts.parallelism) {
     const name = `bench-p${p ?? 'default'}`;
-    const r = await lab.apply(lab.description(name, LAB_WORKERS), p === undefined ? [] : [`-parallelism=${p}`]);
+    // A first deployment needs machines that never ran k3s: the stand-in keeps each node's cluster
+    // state, as a real machine does, so a second cluster on the same lab would be a rejoin.
+    const r = await freshLab(async (lab) => {
+      lab.rebuildSeconds(T);
+      return lab.apply(lab.description(name, LAB_WORKERS), p === undefined ? [] : [`-parallelism=${p}`]);
+    });
     checkApplied(`deploy ${name}`, r);
     const calls = rebuilds(r.calls);
     const of = (node: string): Call => {

@@ -3,6 +3,7 @@
  * as real sshd "nodes" of the end-to-end harness (TestLab) on loopback addresses in a private
  * network namespace, with the harness's stand-in nixos-rebuild, k3s and systemctl.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { ClusterDescription, NodeDescription } from '../constructs';
 import { synthApp, TERRAFORM, terraformEnv } from '../__tests__/helpers/terraform';
@@ -27,6 +28,23 @@ export interface ApplyResult {
   readonly startMs: number;
   /** Every output line with the epoch milliseconds it arrived at. */
   readonly lines: ReadonlyArray<{ readonly ms: number; readonly text: string }>;
+}
+
+/** Runs `use` on a lab of its own (machines that never ran k3s) and stops that lab after it. */
+export type FreshLab = <T>(use: (lab: BenchLab) => Promise<T>) => Promise<T>;
+
+export function freshLabs(work: string): FreshLab {
+  let n = 0;
+  return async (use) => {
+    const dir = path.join(work, `lab-${++n}`);
+    fs.mkdirSync(dir, { recursive: true });
+    const lab = await BenchLab.start(dir);
+    try {
+      return await use(lab);
+    } finally {
+      await lab.stop();
+    }
+  };
 }
 
 export class BenchLab {
