@@ -11,7 +11,8 @@ const path = require('path');
 const Sequencer = require('@jest/test-sequencer').default;
 
 const ESTIMATE = {
-  '__tests__/e2e/install.test.ts': 162,
+  '__tests__/e2e/install.test.ts': 300,
+  '__tests__/e2e/install-kill.test.ts': 290,
   '__tests__/e2e/lifecycle.test.ts': 110,
   '__tests__/e2e/deploy.test.ts': 100,
   '__tests__/e2e/lifecycle-nodes.test.ts': 95,
@@ -27,7 +28,6 @@ const ESTIMATE = {
   '__tests__/e2e/changes.test.ts': 45,
   '__tests__/e2e/changes-faults.test.ts': 45,
   '__tests__/e2e/runner-safety.test.ts': 42,
-  '__tests__/e2e/install-kill.test.ts': 40,
   '__tests__/e2e/secrets.test.ts': 37,
   '__tests__/e2e/k3s-standin.test.ts': 19,
   '__tests__/library/consumer.test.ts': 18,
