@@ -537,6 +537,69 @@ const SNAPSHOT_RULES: ClusterRule[] = [
   },
 ];
 
+/**
+ * The name of an etcd snapshot as `k3s etcd-snapshot ls` prints it (`<name>-<node>-<unix time>`,
+ * maybe `.zip`): a file name in the snapshot directory and a key under the S3 folder. It reaches the
+ * node's shell and k3s's --cluster-reset-restore-path as it is: no "/", blanks, quotes, "$" or a
+ * leading "-" or ".".
+ */
+const SNAPSHOT_NAME = '^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$';
+/** The attributes of `restore` in the HCL module (the variable is `any`: a misspelt one is an error). */
+export const HCL_RESTORE_ATTRIBUTES = ['snapshot', 'generation'] as const;
+const MAX_GENERATION = 1000000000;
+
+type Restore = NonNullable<ClusterDescription['restore']>;
+const restoreOf = (d: ClusterDescription): Restore | undefined => (d.restore !== null && typeof d.restore === 'object' ? d.restore : undefined);
+/** A value of `restore` shown in a message: at most 40 characters. */
+const shown = (x: string) => `try(substr(tostring(${x}), 0, 40), "(not a string)")`;
+
+/** The rules of `restore` (restore as code): its shape, the snapshot name, the generation, a node to restore on. */
+const RESTORE_RULES: ClusterRule[] = [
+  {
+    variables: ['restore'],
+    condition: `var.restore == null || try(length(setsubtract(keys(var.restore), ${JSON.stringify(HCL_RESTORE_ATTRIBUTES)})) == 0 && length(setintersection(keys(var.restore), ${JSON.stringify(HCL_RESTORE_ATTRIBUTES)})) == ${HCL_RESTORE_ATTRIBUTES.length} && alltrue([for k, v in var.restore : v != null]), false)`,
+    errorMessage:
+      'The restore must be an object { snapshot = "<snapshot name>", generation = <whole number> }, both set, with no other attribute.' +
+      `\${try(length(setsubtract(keys(var.restore), ${JSON.stringify(HCL_RESTORE_ATTRIBUTES)})) > 0 ? " Unknown: \${join(", ", sort(setsubtract(keys(var.restore), ${JSON.stringify(HCL_RESTORE_ATTRIBUTES)})))}." : "", "")}`,
+    // The TypeScript side: the schema (strict) refuses other fields and wrong types.
+    check: () => [],
+  },
+  {
+    variables: ['restore'],
+    condition: `try(var.restore.snapshot == null, true) || try(can(regex(${hclString(SNAPSHOT_NAME)}, var.restore.snapshot)), false)`,
+    errorMessage:
+      'The restore.snapshot must be the name of an etcd snapshot as `k3s etcd-snapshot ls` prints it (such as pre-apply-20261206-041502-cp-01-1796530502): 1 to 255 letters, digits, ".", "_", "+" or "-", starting with a letter or digit.' +
+      `\${try(" Got: \\"\${${shown('var.restore.snapshot')}}\\".", "")}`,
+    check: (d) => {
+      const r = restoreOf(d);
+      return r !== undefined && typeof r.snapshot === 'string' && !matches(SNAPSHOT_NAME, r.snapshot)
+        ? [{ field: 'restore.snapshot', rule: 'must be the name of an etcd snapshot as `k3s etcd-snapshot ls` prints it (1-255 of A-Z, a-z, 0-9, ". _ + -", starting with a letter or digit; no "/", blanks or quotes)', value: r.snapshot }]
+        : [];
+    },
+  },
+  {
+    variables: ['restore'],
+    condition: `try(var.restore.generation == null, true) || try(var.restore.generation >= 1 && var.restore.generation <= ${MAX_GENERATION} && floor(var.restore.generation) == var.restore.generation, false)`,
+    errorMessage: `The restore.generation must be a whole number from 1 to ${MAX_GENERATION}: raise it to restore the snapshot.`,
+    check: (d) => {
+      const r = restoreOf(d);
+      return r !== undefined && typeof r.generation === 'number' && !isIntBetween(r.generation, 1, MAX_GENERATION)
+        ? [{ field: 'restore.generation', rule: `must be a whole number from 1 to ${MAX_GENERATION} (raise it to restore)`, value: r.generation }]
+        : [];
+    },
+  },
+  {
+    variables: ['restore', 'control_plane'],
+    condition: 'var.restore == null || length([for n in concat(var.control_plane, []) : n if !try(n.gone == true, false)]) > 0',
+    errorMessage: 'A restore needs a control-plane node to restore the snapshot on: every control_plane node is gone.',
+    check: (d) => {
+      const r = restoreOf(d);
+      if (r === undefined || !Array.isArray(d.controlPlane) || d.controlPlane.length === 0) return [];
+      return d.controlPlane.every((n) => n?.gone === true) ? [{ field: 'restore', rule: 'needs a control-plane node to restore on: every controlPlane node is gone', value: r.snapshot }] : [];
+    },
+  },
+];
+
 export const CLUSTER_RULES: readonly ClusterRule[] = [
   {
     variables: ['name'],
@@ -796,6 +859,7 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
     },
   },
   ...SNAPSHOT_RULES,
+  ...RESTORE_RULES,
 ];
 
 function subnetOf(d: ClusterDescription): string {

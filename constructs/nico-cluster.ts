@@ -121,6 +121,7 @@ export const STACK_LEVEL_RESOURCES = [
   'terraform_data.input_checks',
   // Newer than 0.1, listed for the same reason.
   'terraform_data.pre_change_snapshot',
+  'terraform_data.restore',
 ] as const;
 
 const MODULE_ASSET_ID = 'nico-cluster-module';

@@ -101,6 +101,16 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
     sensitive: true,
     description: 'Secret access key for etcd_snapshots.s3, e.g. `file("etcd-s3-secret")`. It reaches the servers only through the secrets channel, as AWS_SECRET_ACCESS_KEY in a root-only environment file of the k3s unit: never a flag or the Nix store. Set it together with etcd_snapshots.s3.access_key_id.',
   },
+  restore: {
+    // `any`, so that a misspelt attribute is refused (the shape rule) instead of dropped by type conversion.
+    type: 'any',
+    default: null,
+    description:
+      'Restore the cluster from an etcd snapshot: `{ snapshot = "<name as k3s etcd-snapshot ls prints it>", generation = <whole number> }`. ' +
+      'Raising the generation restores the snapshot once: k3s resets the cluster from it on the init node (from the snapshot directory of a control-plane node, else from etcd_snapshots.s3), ' +
+      'then every other control-plane node rejoins with empty etcd data and the workers reconnect. EVERYTHING WRITTEN TO THE CLUSTER AFTER THE SNAPSHOT IS LOST. ' +
+      'Lowering the generation, removing it, or setting it on the apply that creates the cluster restores nothing. Null: no restore.',
+  },
   kexec_url: { type: 'string', default: null, description: 'Where installs get the NixOS kexec installer tarball: an http(s) URL the machine downloads (a mirror), or an absolute path on the machine that runs Terraform, uploaded over SSH (air-gapped sites); ending in .tar, .tar.gz, .tar.xz or .tar.zst. Null: nixos-anywhere\'s default (GitHub).' },
   output_dir: { type: 'string', default: null, description: 'Local directory for the flake tree (`<output_dir>/nix`) and the kubeconfig. Null means `<root module>/out/<name>`.' },
 };
@@ -189,6 +199,8 @@ export class VariableClusterInputs extends Construct implements IClusterInputs {
       templates_dir: '${path.module}/templates',
       user_modules: { all: modulesOf('nixos_modules'), control_plane: modulesOf('control_plane_modules'), worker: modulesOf('worker_modules'), minimal: modulesOf('minimal_modules') },
       etcd_s3_endpoint_ca: '${try(var.etcd_snapshots.s3.endpoint_ca, null)}',
+      // Checked by the restore rules (an object of exactly these two attributes).
+      restore: '${var.restore == null ? null : { snapshot = tostring(var.restore.snapshot), generation = tonumber(var.restore.generation) }}',
       // Single-quoted: systemd's EnvironmentFile and sh read it alike (the rules refuse quotes in both values).
       etcd_s3_env:
         '${var.etcd_s3_secret_access_key == null ? null : sensitive("AWS_ACCESS_KEY_ID=\'${try(var.etcd_snapshots.s3.access_key_id, "")}\'\\nAWS_SECRET_ACCESS_KEY=\'${trimspace(var.etcd_s3_secret_access_key)}\'\\n")}',

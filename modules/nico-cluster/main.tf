@@ -53,12 +53,13 @@ locals {
   nix_templates_dir      = "${path.module}/nix-templates"
   node_config_hash       = { for name, n in local.deploy_nodes : name => sha256(jsonencode([local.flake_hash, local.node_settings[n.role == "worker" ? "worker" : "control_plane"], { for k, v in n : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }])) }
   node_host_keys         = { for n in concat(local.cluster.control_plane, local.cluster.workers) : n.name => contains(keys(local.install_names), n.name) ? trimspace(tls_private_key.host_key[n.name].public_key_openssh) : n.host_key }
-  node_script            = join("", [for part in ["common.sh", "ssh.sh", "runner-state.sh", "peers.sh", "deploy.sh", "remove.sh", "install.sh", "snapshot.sh", "main.sh"] : file("${local.templates_dir}/nico-node/${part}")])
+  node_script            = join("", [for part in ["common.sh", "ssh.sh", "runner-state.sh", "peers.sh", "deploy.sh", "remove.sh", "install.sh", "snapshot.sh", "restore.sh", "main.sh"] : file("${local.templates_dir}/nico-node/${part}")])
   node_settings = {
     control_plane = merge({ vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface, name = local.cluster.name, vrrp_router_id = local.cluster.vrrp_router_id }, merge(anytrue([for k, v in local.cluster.etcd_snapshots : v != null if k != "before_changes"]) ? { etcd_snapshots = { for k, v in local.cluster.etcd_snapshots : k => v if k != "before_changes" } } : {}, nonsensitive(local.etcd_s3_env == null) ? {} : { etcd_s3_credentials = nonsensitive(sha256(local.etcd_s3_env)) }, local.etcd_s3_endpoint_ca == null ? {} : { etcd_s3_endpoint_ca = sha256(local.etcd_s3_endpoint_ca) }))
     worker        = { vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface }
   }
   output_dir          = coalesce(var.output_dir, "${path.root}/out/${var.name}")
+  restore             = var.restore == null ? null : { snapshot = tostring(var.restore.snapshot), generation = tonumber(var.restore.generation) }
   rule_network        = try(cidrhost("${var.control_plane[0].ip}/${var.prefix_length}", 0), null)
   rule_node_endpoints = [for n in local.rule_nodes : n.endpoint if n.endpoint != null]
   rule_node_ips       = [for n in local.rule_nodes : n.ip if n.ip != null]
@@ -261,6 +262,7 @@ resource "local_sensitive_file" "machine_ssh_private_key" {
 resource "terraform_data" "cluster" {
   count = local.deploy ? 1 : 0
   input = {
+    created   = plantimestamp()
     init_node = local.cluster.control_plane[0].name
   }
 
@@ -432,6 +434,11 @@ resource "terraform_data" "input_checks" {
       condition     = (try(var.etcd_snapshots.s3.access_key_id, null) == null) == (var.etcd_s3_secret_access_key == null)
       error_message = "The etcd_snapshots.s3.access_key_id and etcd_s3_secret_access_key go together: set both (static credentials) or neither (the machines' own credentials)."
     }
+
+    precondition {
+      condition     = var.restore == null || length([for n in concat(var.control_plane, []) : n if !try(n.gone == true, false)]) > 0
+      error_message = "A restore needs a control-plane node to restore the snapshot on: every control_plane node is gone."
+    }
   }
 }
 
@@ -479,6 +486,26 @@ resource "terraform_data" "pre_change_snapshot" {
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
     environment = { NICO_SCRIPT = local.node_script, NICO_ACTION = "snapshot", NICO_NODE = "etcd-snapshot", NICO_SSH_USER = local.cluster.ssh_user, NICO_SSH_KEY = nonsensitive(sensitive(local.ssh_private_key)), NICO_CONNECT_TIMEOUT = local.cluster.ssh_connect_timeout_seconds, NICO_PEERS = join("\n", [for p in local.deploy_peers : p.line]), NICO_CLUSTER_ID = local.cluster_id, NICO_SNAPSHOT_NAME = self.input.name, NICO_SNAPSHOT_ARGS = join(" ", concat(local.cluster.etcd_snapshots.dir == null ? [] : ["--etcd-snapshot-dir", local.cluster.etcd_snapshots.dir], local.cluster.etcd_snapshots.s3 == null ? [] : concat(["--etcd-s3", "--etcd-s3-bucket", local.cluster.etcd_snapshots.s3.bucket], [for k in ["endpoint", "region", "folder"] : "--etcd-s3-${k} ${local.cluster.etcd_snapshots.s3[k]}" if local.cluster.etcd_snapshots.s3[k] != null]))), NICO_SNAPSHOT_S3_ENV = nonsensitive(sensitive(local.etcd_s3_env == null ? "" : local.etcd_s3_env)), NICO_SNAPSHOT_S3_CA = local.etcd_s3_endpoint_ca == null ? "" : local.etcd_s3_endpoint_ca }
+    interpreter = ["/bin/sh", "-c"]
+  }
+}
+
+resource "terraform_data" "restore" {
+  count = local.deploy && local.restore != null ? 1 : 0
+  input = {
+    generation = try(local.restore.generation, 0)
+    snapshot   = try(local.restore.snapshot, "")
+  }
+  triggers_replace = { generation = try(local.restore.generation, 0) }
+  depends_on       = [terraform_data.init_node, terraform_data.control_plane, terraform_data.worker, terraform_data.forget]
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+
+  provisioner "local-exec" {
+    command     = "eval \"$NICO_SCRIPT\""
+    environment = { NICO_SCRIPT = local.node_script, NICO_ACTION = "restore", NICO_NODE = "restore", NICO_SSH_USER = local.cluster.ssh_user, NICO_SSH_KEY = nonsensitive(sensitive(local.ssh_private_key)), NICO_CONNECT_TIMEOUT = local.cluster.ssh_connect_timeout_seconds, NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_PEERS = join("\n", [for p in local.deploy_peers : p.line]), NICO_WORKERS = join("\n", [for n in local.cluster.workers : join(" ", [n.name, n.ssh_host, n.ssh_port, local.node_host_keys[n.name] == null ? "" : local.node_host_keys[n.name]]) if !n.gone]), NICO_CLUSTER_ID = local.cluster_id, NICO_RESTORE_SNAPSHOT = self.input.snapshot, NICO_RESTORE_GENERATION = self.input.generation, NICO_RESTORE_NEW_CLUSTER = try(terraform_data.cluster[0].input.created, "") == plantimestamp() }
     interpreter = ["/bin/sh", "-c"]
   }
 }

@@ -326,6 +326,28 @@ variable "remote_flake_dir" {
   }
 }
 
+variable "restore" {
+  description = "Restore the cluster from an etcd snapshot: `{ snapshot = \"<name as k3s etcd-snapshot ls prints it>\", generation = <whole number> }`. Raising the generation restores the snapshot once: k3s resets the cluster from it on the init node (from the snapshot directory of a control-plane node, else from etcd_snapshots.s3), then every other control-plane node rejoins with empty etcd data and the workers reconnect. EVERYTHING WRITTEN TO THE CLUSTER AFTER THE SNAPSHOT IS LOST. Lowering the generation, removing it, or setting it on the apply that creates the cluster restores nothing. Null: no restore."
+  type        = any
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.restore == null || try(length(setsubtract(keys(var.restore), ["snapshot", "generation"])) == 0 && length(setintersection(keys(var.restore), ["snapshot", "generation"])) == 2 && alltrue([for k, v in var.restore : v != null]), false)
+    error_message = "The restore must be an object { snapshot = \"<snapshot name>\", generation = <whole number> }, both set, with no other attribute.${try(length(setsubtract(keys(var.restore), ["snapshot", "generation"])) > 0 ? " Unknown: ${join(", ", sort(setsubtract(keys(var.restore), ["snapshot", "generation"])))}." : "", "")}"
+  }
+
+  validation {
+    condition     = try(var.restore.snapshot == null, true) || try(can(regex("^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$", var.restore.snapshot)), false)
+    error_message = "The restore.snapshot must be the name of an etcd snapshot as `k3s etcd-snapshot ls` prints it (such as pre-apply-20261206-041502-cp-01-1796530502): 1 to 255 letters, digits, \".\", \"_\", \"+\" or \"-\", starting with a letter or digit.${try(" Got: \"${try(substr(tostring(var.restore.snapshot), 0, 40), "(not a string)")}\".", "")}"
+  }
+
+  validation {
+    condition     = try(var.restore.generation == null, true) || try(var.restore.generation >= 1 && var.restore.generation <= 1000000000 && floor(var.restore.generation) == var.restore.generation, false)
+    error_message = "The restore.generation must be a whole number from 1 to 1000000000: raise it to restore the snapshot."
+  }
+}
+
 variable "rollback" {
   description = "Roll a node back to its previous system generation when it is not ready in time after a switch, or when the new system cuts SSH off (a timer on the node)."
   type        = bool
