@@ -456,6 +456,21 @@ const regexRule = (key: string, pattern: string, errorMessage: string, rule: str
 
 /** The rules of `etcd_snapshots` and the S3 secret access key. */
 const SNAPSHOT_RULES: ClusterRule[] = [
+  {
+    // The variable is `any` (a typed object would drop a misspelt attribute without a word): its shape here.
+    variables: ['etcd_snapshots'],
+    condition:
+      'try(length(setsubtract(keys(var.etcd_snapshots), ["schedule_cron", "retention", "dir", "before_changes", "s3"])) == 0 && ' +
+      'can(tobool(try(var.etcd_snapshots.before_changes, true))) && ' +
+      // HCL's || evaluates both sides: every side must stand alone.
+      'length(setsubtract(try(keys(var.etcd_snapshots.s3), []), ["bucket", "endpoint", "region", "folder", "endpoint_ca", "access_key_id"])) == 0 && ' +
+      '(try(var.etcd_snapshots.s3, null) == null || try(var.etcd_snapshots.s3.bucket, null) != null), false)',
+    errorMessage:
+      'The etcd_snapshots must be an object of schedule_cron, retention, dir, before_changes (true or false) and s3 = { bucket (required), endpoint, region, folder, endpoint_ca, access_key_id }, with no other attribute.' +
+      '${try(length(concat(sort(setsubtract(keys(var.etcd_snapshots), ["schedule_cron", "retention", "dir", "before_changes", "s3"])), [for k in try(sort(setsubtract(keys(var.etcd_snapshots.s3), ["bucket", "endpoint", "region", "folder", "endpoint_ca", "access_key_id"])), []) : "s3.${k}"])) > 0 ? " Unknown: ${join(", ", concat(sort(setsubtract(keys(var.etcd_snapshots), ["schedule_cron", "retention", "dir", "before_changes", "s3"])), [for k in try(sort(setsubtract(keys(var.etcd_snapshots.s3), ["bucket", "endpoint", "region", "folder", "endpoint_ca", "access_key_id"])), []) : "s3.${k}"]))}." : "", "")}',
+    // The TypeScript side: the schema (strict) refuses other fields and wrong types.
+    check: () => [],
+  },
   regexRule(
     'schedule_cron',
     CRON,
@@ -553,7 +568,10 @@ const restoreOf = (d: ClusterDescription): Restore | undefined => (d.restore !==
 /** A value of `restore` shown in a message: at most 40 characters. */
 const shown = (x: string) => `try(substr(tostring(${x}), 0, 40), "(not a string)")`;
 
-/** The rules of `restore` (restore as code): its shape, the snapshot name, the generation, a node to restore on. */
+/**
+ * The rules of `restore` (restore as code): its shape, the snapshot name, the generation. A node to
+ * restore on always exists: control_plane holds at least one node, and at most a minority may be gone.
+ */
 const RESTORE_RULES: ClusterRule[] = [
   {
     variables: ['restore'],
@@ -586,16 +604,6 @@ const RESTORE_RULES: ClusterRule[] = [
       return r !== undefined && typeof r.generation === 'number' && !isIntBetween(r.generation, 1, MAX_GENERATION)
         ? [{ field: 'restore.generation', rule: `must be a whole number from 1 to ${MAX_GENERATION} (raise it to restore)`, value: r.generation }]
         : [];
-    },
-  },
-  {
-    variables: ['restore', 'control_plane'],
-    condition: 'var.restore == null || length([for n in concat(var.control_plane, []) : n if !try(n.gone == true, false)]) > 0',
-    errorMessage: 'A restore needs a control-plane node to restore the snapshot on: every control_plane node is gone.',
-    check: (d) => {
-      const r = restoreOf(d);
-      if (r === undefined || !Array.isArray(d.controlPlane) || d.controlPlane.length === 0) return [];
-      return d.controlPlane.every((n) => n?.gone === true) ? [{ field: 'restore', rule: 'needs a control-plane node to restore on: every controlPlane node is gone', value: r.snapshot }] : [];
     },
   },
 ];

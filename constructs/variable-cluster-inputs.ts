@@ -42,6 +42,22 @@ interface VariableSpec {
   readonly sensitive?: boolean;
 }
 
+/** The shape `etcd_snapshots` takes (the variable itself is `any`, see its shape rule). */
+export const ETCD_SNAPSHOTS_TYPE = `object({
+    schedule_cron  = optional(string)
+    retention      = optional(number)
+    dir            = optional(string)
+    before_changes = optional(bool, ${SNAPSHOT_BEFORE_CHANGES_DEFAULT})
+    s3 = optional(object({
+      bucket        = string
+      endpoint      = optional(string)
+      region        = optional(string)
+      folder        = optional(string)
+      endpoint_ca   = optional(string)
+      access_key_id = optional(string)
+    }))
+  })`;
+
 /** Every input of the module, in the order of DESIGN section 3; defaults come from CLUSTER_DEFAULTS. */
 export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   name: { type: 'string', description: 'Cluster name: an RFC 1123 label of 1-63 characters. Also seeds the keepalived VRRP password.' },
@@ -74,20 +90,9 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   rollback: { type: 'bool', default: CLUSTER_DEFAULTS.rollback, description: 'Roll a node back to its previous system generation when it is not ready in time after a switch, or when the new system cuts SSH off (a timer on the node).' },
   install: { type: 'bool', default: CLUSTER_DEFAULTS.install, description: 'Install NixOS with nixos-anywhere, WIPING THE DISK, on every node before its first deploy (a node\'s own `install` overrides it). Needs Nix with flakes where Terraform runs. Each installed node gets an SSH host key made by Terraform, pinned on every later connection.' },
   etcd_snapshots: {
-    type: `object({
-    schedule_cron  = optional(string)
-    retention      = optional(number)
-    dir            = optional(string)
-    before_changes = optional(bool, ${SNAPSHOT_BEFORE_CHANGES_DEFAULT})
-    s3 = optional(object({
-      bucket        = string
-      endpoint      = optional(string)
-      region        = optional(string)
-      folder        = optional(string)
-      endpoint_ca   = optional(string)
-      access_key_id = optional(string)
-    }))
-  })`,
+    // `any`, so that a misspelt attribute is refused (the shape rule in cluster-rules.ts) instead of
+    // dropped by type conversion; the shape it takes is ETCD_SNAPSHOTS_TYPE.
+    type: 'any',
     default: {},
     description:
       'etcd snapshots of the control plane. Unset settings keep k3s\'s defaults and add no flag: ' +
@@ -145,10 +150,12 @@ const CLUSTER_LOCAL = {
   agent_extra_flags: '${var.agent_extra_flags}',
   disable_components: '${var.disable_components}',
   // As canonicalEtcdSnapshots: of S3 only whether a CA and credentials come through the secrets channel.
+  // The variable is `any`: each setting converted to the type ETCD_SNAPSHOTS_TYPE gives it, unset ones null.
   etcd_snapshots:
-    '${{ schedule_cron = var.etcd_snapshots.schedule_cron, retention = var.etcd_snapshots.retention, dir = var.etcd_snapshots.dir, before_changes = var.etcd_snapshots.before_changes, ' +
-    's3 = var.etcd_snapshots.s3 == null ? null : { bucket = var.etcd_snapshots.s3.bucket, endpoint = var.etcd_snapshots.s3.endpoint, region = var.etcd_snapshots.s3.region, folder = var.etcd_snapshots.s3.folder, ' +
-    'endpoint_ca = var.etcd_snapshots.s3.endpoint_ca != null, credentials = var.etcd_snapshots.s3.access_key_id != null } }}',
+    '${{ schedule_cron = try(tostring(var.etcd_snapshots.schedule_cron), null), retention = try(tonumber(var.etcd_snapshots.retention), null), dir = try(tostring(var.etcd_snapshots.dir), null), ' +
+    `before_changes = try(tobool(var.etcd_snapshots.before_changes), null) == null ? ${SNAPSHOT_BEFORE_CHANGES_DEFAULT} : tobool(var.etcd_snapshots.before_changes), ` +
+    's3 = try(var.etcd_snapshots.s3, null) == null ? null : { bucket = tostring(var.etcd_snapshots.s3.bucket), endpoint = try(tostring(var.etcd_snapshots.s3.endpoint), null), region = try(tostring(var.etcd_snapshots.s3.region), null), folder = try(tostring(var.etcd_snapshots.s3.folder), null), ' +
+    'endpoint_ca = try(var.etcd_snapshots.s3.endpoint_ca, null) != null, credentials = try(var.etcd_snapshots.s3.access_key_id, null) != null } }}',
 };
 
 /** `local.user_modules`: each path with the name it gets in the tree. */

@@ -9,7 +9,8 @@
 //   --nodes-out FILE  writes [{ name, role, action, short }] (no secret) for scripts/apply-progress.js's table.
 //
 // The plan JSON holds every secret in plain text (Terraform marks them sensitive only beside the value):
-// this reads only node names, roles, peers and the `gone` flag, and never writes the JSON anywhere.
+// this reads only node names, roles, peers, the `gone` flag and the restore step's snapshot name and
+// generation, and never writes the JSON anywhere.
 const fs = require('fs');
 const { INPUT_ROLES, nodeStep, nodeLine } = require('./node-steps');
 

@@ -7,7 +7,7 @@ locals {
     control_plane               = [for n in var.control_plane : { name = n.name, ip = n.ip, disk = try(n.disk, null), ssh_host = coalesce(try(n.ssh_host, null), n.ip), ssh_port = coalesce(try(tonumber(n.ssh_port), null), 22), host_key = try(n.host_key, null), labels = coalesce(try(n.labels, null), {}), taints = coalesce(try(n.taints, null), []), gone = coalesce(try(n.gone, null), false), install = try(n.install, null), install_generation = coalesce(try(n.install_generation, null), 1) }]
     disable_components          = var.disable_components
     drain_timeout_seconds       = var.drain_timeout_seconds
-    etcd_snapshots              = { schedule_cron = var.etcd_snapshots.schedule_cron, retention = var.etcd_snapshots.retention, dir = var.etcd_snapshots.dir, before_changes = var.etcd_snapshots.before_changes, s3 = var.etcd_snapshots.s3 == null ? null : { bucket = var.etcd_snapshots.s3.bucket, endpoint = var.etcd_snapshots.s3.endpoint, region = var.etcd_snapshots.s3.region, folder = var.etcd_snapshots.s3.folder, endpoint_ca = var.etcd_snapshots.s3.endpoint_ca != null, credentials = var.etcd_snapshots.s3.access_key_id != null } }
+    etcd_snapshots              = { schedule_cron = try(tostring(var.etcd_snapshots.schedule_cron), null), retention = try(tonumber(var.etcd_snapshots.retention), null), dir = try(tostring(var.etcd_snapshots.dir), null), before_changes = try(tobool(var.etcd_snapshots.before_changes), null) == null ? true : tobool(var.etcd_snapshots.before_changes), s3 = try(var.etcd_snapshots.s3, null) == null ? null : { bucket = tostring(var.etcd_snapshots.s3.bucket), endpoint = try(tostring(var.etcd_snapshots.s3.endpoint), null), region = try(tostring(var.etcd_snapshots.s3.region), null), folder = try(tostring(var.etcd_snapshots.s3.folder), null), endpoint_ca = try(var.etcd_snapshots.s3.endpoint_ca, null) != null, credentials = try(var.etcd_snapshots.s3.access_key_id, null) != null } }
     gateway                     = var.gateway
     install                     = var.install
     interface                   = var.interface
@@ -433,11 +433,6 @@ resource "terraform_data" "input_checks" {
     precondition {
       condition     = (try(var.etcd_snapshots.s3.access_key_id, null) == null) == (var.etcd_s3_secret_access_key == null)
       error_message = "The etcd_snapshots.s3.access_key_id and etcd_s3_secret_access_key go together: set both (static credentials) or neither (the machines' own credentials)."
-    }
-
-    precondition {
-      condition     = var.restore == null || length([for n in concat(var.control_plane, []) : n if !try(n.gone == true, false)]) > 0
-      error_message = "A restore needs a control-plane node to restore the snapshot on: every control_plane node is gone."
     }
   }
 }

@@ -95,22 +95,14 @@ variable "etcd_s3_secret_access_key" {
 
 variable "etcd_snapshots" {
   description = "etcd snapshots of the control plane. Unset settings keep k3s's defaults and add no flag: `schedule_cron` (--etcd-snapshot-schedule-cron, default \"0 */12 * * *\"), `retention` (--etcd-snapshot-retention, default 5), `dir` (--etcd-snapshot-dir, default /var/lib/rancher/k3s/server/db/snapshots; created root-only). `before_changes` (default true): one `k3s etcd-snapshot save` on a healthy server before an apply changes a running control-plane node; a failed snapshot stops the apply. `s3` copies every snapshot to a bucket: `bucket`, `endpoint` (host[:port], default s3.amazonaws.com), `region` (default us-east-1), `folder`, `endpoint_ca` (PEM text, e.g. file(\"s3-ca.pem\")) and `access_key_id` (with etcd_s3_secret_access_key)."
-  type = object({
-    schedule_cron  = optional(string)
-    retention      = optional(number)
-    dir            = optional(string)
-    before_changes = optional(bool, true)
-    s3 = optional(object({
-      bucket        = string
-      endpoint      = optional(string)
-      region        = optional(string)
-      folder        = optional(string)
-      endpoint_ca   = optional(string)
-      access_key_id = optional(string)
-    }))
-  })
-  default  = {}
-  nullable = false
+  type        = any
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = try(length(setsubtract(keys(var.etcd_snapshots), ["schedule_cron", "retention", "dir", "before_changes", "s3"])) == 0 && can(tobool(try(var.etcd_snapshots.before_changes, true))) && length(setsubtract(try(keys(var.etcd_snapshots.s3), []), ["bucket", "endpoint", "region", "folder", "endpoint_ca", "access_key_id"])) == 0 && (try(var.etcd_snapshots.s3, null) == null || try(var.etcd_snapshots.s3.bucket, null) != null), false)
+    error_message = "The etcd_snapshots must be an object of schedule_cron, retention, dir, before_changes (true or false) and s3 = { bucket (required), endpoint, region, folder, endpoint_ca, access_key_id }, with no other attribute.${try(length(concat(sort(setsubtract(keys(var.etcd_snapshots), ["schedule_cron", "retention", "dir", "before_changes", "s3"])), [for k in try(sort(setsubtract(keys(var.etcd_snapshots.s3), ["bucket", "endpoint", "region", "folder", "endpoint_ca", "access_key_id"])), []) : "s3.${k}"])) > 0 ? " Unknown: ${join(", ", concat(sort(setsubtract(keys(var.etcd_snapshots), ["schedule_cron", "retention", "dir", "before_changes", "s3"])), [for k in try(sort(setsubtract(keys(var.etcd_snapshots.s3), ["bucket", "endpoint", "region", "folder", "endpoint_ca", "access_key_id"])), []) : "s3.${k}"]))}." : "", "")}"
+  }
 
   validation {
     condition     = try(var.etcd_snapshots.schedule_cron == null, true) || try(can(regex("^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every ([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+|[0-9A-Za-z*/,?-]+( [0-9A-Za-z*/,?-]+){4})$", var.etcd_snapshots.schedule_cron)), false)
