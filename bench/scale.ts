@@ -10,6 +10,7 @@ import { TERRAFORM, terraformEnv } from '../__tests__/helpers/terraform';
 import { scaleCluster } from './cluster';
 import { countInstances, FloorStyle, InstanceCounts, writeFloor } from './floor';
 import { measure, Measurement, median, run } from './measure';
+import { writeModuleWithoutRules } from './module-without-rules';
 
 export const ROOT = path.resolve(__dirname, '..');
 const TS_NODE = path.join(ROOT, 'node_modules', '.bin', 'ts-node');
@@ -22,6 +23,8 @@ export type Step =
   | 'planOn'
   | 'modulePlanOff'
   | 'modulePlanOn'
+  | 'moduleNoRulesPlanOff'
+  | 'nodeCdktfLoad'
   | 'floorPlanOff'
   | 'floorApplyOff'
   | 'floorPlanOn'
@@ -97,6 +100,8 @@ export function runScale(opts: ScaleOptions): ScaleResult[] {
     const off = new AppStack(path.join(base, 'app-off'), workers, false);
     const on = new AppStack(path.join(base, 'app-on'), workers, true);
     for (let r = 0; r < reps; r++) {
+      // The least any cdktf app pays before it synthesizes: Node.js loading cdktf and constructs.
+      add('nodeCdktfLoad', measure(process.execPath, ['-e', "require('cdktf'); require('constructs')"], { cwd: ROOT, env: terraformEnv(), log: log('node-cdktf-load') }));
       add('synthOff', off.synth(log('synth-off')));
       add('synthOn', on.synth(log('synth-on')));
     }
@@ -110,6 +115,11 @@ export function runScale(opts: ScaleOptions): ScaleResult[] {
     writeModuleRoot(moduleOn, scaleCluster(workers, true), path.join(base, 'module-on-out'));
     init(moduleOff);
     init(moduleOn);
+    // What the input rules cost: the same module and call without its validation/precondition blocks.
+    const moduleNoRules = path.join(base, 'module-no-rules-off');
+    writeModuleWithoutRules(path.join(ROOT, 'modules', 'nico-cluster'), path.join(base, 'module-without-rules'));
+    writeModuleRoot(moduleNoRules, scaleCluster(workers, false), path.join(base, 'module-no-rules-off-out'), path.join(base, 'module-without-rules'));
+    init(moduleNoRules);
 
     const floor = (name: string, c: InstanceCounts, style: FloorStyle) => {
       const dir = path.join(base, name);
@@ -142,6 +152,7 @@ export function runScale(opts: ScaleOptions): ScaleResult[] {
       add('floorPlanOn', tf(floors.on, PLAN, log('floor-plan-on')));
       add('forEachFloorPlanOn', tf(floors.forEachOn, PLAN, log('floor-for_each-plan-on')));
       add('modulePlanOff', tf(moduleOff, PLAN, log('module-plan-off')));
+      add('moduleNoRulesPlanOff', tf(moduleNoRules, PLAN, log('module-no-rules-plan-off')));
       add('modulePlanOn', tf(moduleOn, PLAN, log('module-plan-on')));
     }
     const steps = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)])) as Record<Step, Measurement>;

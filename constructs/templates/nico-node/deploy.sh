@@ -1,14 +1,19 @@
 # deploy.sh: upload, switch, wait until ready, roll back when not.
 
-# upload_and_switch: one connection that writes the secrets and the tree, arms the node's own
-# rollback timer and switches. The script reaches the node on stdin: nothing lands in its /tmp.
-upload_and_switch() {
-  # The cluster's lock file, so that every node builds from the same nixpkgs revision: the one in the
-  # tree (flakeLockFile) wins, else the one another control-plane node already builds from.
+# fetch_cluster_lock: the cluster's lock file, so that every node builds from the same nixpkgs
+# revision: the one in the tree (flakeLockFile) wins, else the one another control-plane node already
+# builds from (written by the first node). Fetched before the node waits for its turn: not on the
+# rollout's critical path.
+fetch_cluster_lock() {
   cluster_lock=""
   if ! printf '%s\n' "${NICO_FILE_PATHS:-}" | grep -qx flake.lock; then
     cluster_lock=$(peers_run 'cat /var/lib/nico/flake.lock 2>/dev/null' 2>/dev/null | base64 | tr -d '\n' || true)
   fi
+}
+
+# upload_and_switch: one connection that writes the secrets and the tree, arms the node's own
+# rollback timer and switches. The script reaches the node on stdin: nothing lands in its /tmp.
+upload_and_switch() {
   {
     printf 'node=%s dir=%s rollback=%s rollback_after=%s cluster_exists=%s\n' "$(q "$node")" "$(q "$NICO_REMOTE_DIR")" "$NICO_ROLLBACK" "$1" "$cluster_exists"
     cat <<'EOF'
@@ -83,7 +88,7 @@ confirm_ready() {
         finish_on_node not-ready
         return
       fi
-      sleep 2
+      sleep 1
     done
     finish_on_node ready
     return
@@ -105,7 +110,7 @@ NICO_END
     not_ready_lines
     cat <<'NICO_END'
   fi
-  sleep 2
+  sleep 1
 done
 NICO_END
     ready_lines
@@ -229,6 +234,7 @@ deploy() {
   # A node that already runs this cluster's configuration is a member: a redeploy drains it first.
   if [ "$(ssh_node cat /var/lib/nico/deployed 2>/dev/null </dev/null)" = "$NICO_CLUSTER_ID" ]; then member=member; else member=new; fi
   has_state=$(ssh_node "if [ -e $(k3s_state_dir) ]; then echo yes; else echo no; fi" </dev/null) || fail "lost the connection while looking at its k3s state"
+  fetch_cluster_lock
   take_turn "$member"
   drained=""
   if [ "$member" = member ] && [ "$has_state" = yes ] && [ -n "${NICO_PEERS:-}" ]; then
@@ -268,5 +274,7 @@ deploy() {
     fail "not ready within ${NICO_READY_TIMEOUT}s after the switch (rollback is off)"
   fi
   if [ -n "$drained" ]; then kubectl_peer uncordon >/dev/null || fail "ready, but could not uncordon it through another control-plane node"; fi
+  # Back in service: the next node may take this turn while the labels are set.
+  turn_release
   reconcile_labels_taints
 }

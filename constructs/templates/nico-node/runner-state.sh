@@ -168,8 +168,38 @@ lock_acquire() {
       say "waiting: $3"
       told=1
     fi
-    sleep 1
+    turns_change "$1" "$2"
   done
+}
+
+# turns_held NAME SLOTS: which of the turns exist, in TURNS, by shell tests alone (no process).
+turns_held() {
+  TURNS="" slot=0
+  while [ "$slot" -lt "$2" ]; do
+    if [ -L "$APPLY_DIR/$1.$slot" ]; then TURNS="${TURNS}1"; else TURNS="${TURNS}0"; fi
+    slot=$((slot + 1))
+  done
+}
+
+# turns_change NAME SLOTS: returns within a fifth of a second of a turn being given back or taken,
+# and after a second at most, so that the full check above also sees a holder that died and the
+# cluster's cordoned count. Rolling one worker at a time waits here once per worker: a fixed
+# one-second poll cost half a second per hand-over on average.
+turns_change() {
+  turns_held "$1" "$2"
+  before=$TURNS tries=0
+  while [ "$tries" -lt 5 ]; do
+    sleep 0.2 2>/dev/null || sleep 1
+    turns_held "$1" "$2"
+    [ "$TURNS" = "$before" ] || return 0
+    tries=$((tries + 1))
+  done
+}
+
+# turn_release: gives this node's turn back (if it holds one).
+turn_release() {
+  [ -z "${LOCK_HELD:-}" ] || rm -f "$LOCK_HELD"
+  LOCK_HELD=""
 }
 
 # take_turn member|new: control-plane nodes change one at a time; workers that are members already

@@ -40,7 +40,7 @@ cleanup() {
   # apply's rollout before its turn is given back; a node that merely gave up records nothing.
   if [ "$code" != 0 ] && [ "$NICO_ACTION" = deploy ] && [ -z "$STOPPED" ]; then mark_failed "${FAILED_WHY:-the step ended with exit $code}"; fi
   mutex_release
-  [ -z "$LOCK_HELD" ] || rm -f "$LOCK_HELD"
+  turn_release
   ssh_close_all
   kill "$SSH_AGENT_PID" 2>/dev/null || true
   rm -rf "$work"
