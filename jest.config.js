@@ -5,7 +5,16 @@ const base = {
   testEnvironment: 'node',
 };
 
+// Workers: the e2e files spend most of their time waiting (stand-in sleeps, SSH, readiness polls), so
+// more of them run at once than there are cores; each lab has its own network namespace, runner state
+// directory (TMPDIR) and work directories (__tests__/e2e/harness/lab.ts). jest's default (cores - 1)
+// gives one worker on 2 cores. NICO_TEST_WORKERS overrides it (e.g. 1 to run everything in one process).
+const workers = Number(process.env.NICO_TEST_WORKERS) || 6;
+
 module.exports = {
+  maxWorkers: workers,
+  // Longest file first (e2e first), so that no long file starts last and runs alone at the end.
+  testSequencer: '<rootDir>/scripts/jest-sequencer.js',
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/__tests__/constructs/**/*.test.ts', '<rootDir>/__tests__/main.test.ts'] },
     { ...base, displayName: 'nix', testMatch: ['<rootDir>/__tests__/nix-templates/**/*.test.ts'] },

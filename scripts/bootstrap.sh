@@ -17,7 +17,8 @@
 #      those missing) into an unpacked filesystem mirror: $NICO_CACHE_DIR/terraform-mirror/registry.terraform.io/hashicorp/
 #      <name>/<version>/<os>_<arch>/terraform-provider-<name>_v<version>.
 #   4. $NICO_CACHE_DIR/terraformrc: filesystem_mirror only (no `direct`), plus a
-#      plugin_cache_dir.
+#      plugin_cache_dir, filled once by a `terraform init` of the providers (parallel
+#      test workers then only read it).
 #   5. `npm ci` when node_modules is missing or older than package-lock.json.
 #   Then it sources scripts/tf-env.sh, which other scripts source to use all this.
 #
@@ -259,6 +260,29 @@ for p in "${PROVIDERS[@]}"; do
   if [ ! -x "$dest" ] || [ ! -s "$dest" ]; then die "provider binary missing: $dest"; fi
 done
 [ -f "$RC" ] || die "$RC missing"
+
+# The plugin cache is filled once, here: Terraform does not make concurrent `terraform init`s that
+# fill plugin_cache_dir safe (its CLI configuration docs), and the test workers init in parallel.
+# Once the cache holds every provider, an init only links to it.
+cache_missing=0
+for p in "${PROVIDERS[@]}"; do
+  read -r name version _ <<<"$p"
+  [ -d "$PLUGIN_CACHE/registry.terraform.io/hashicorp/$name/$version/${os}_$arch" ] || cache_missing=1
+done
+if [ "$cache_missing" = 1 ]; then
+  tmpdir
+  mkdir -p "$TMP/fill-cache"
+  {
+    printf 'terraform {\n  required_providers {\n'
+    for p in "${PROVIDERS[@]}"; do
+      read -r name version _ <<<"$p"
+      printf '    %s = { source = "hashicorp/%s", version = "%s" }\n' "$name" "$name" "$version"
+    done
+    printf '  }\n}\n'
+  } >"$TMP/fill-cache/main.tf"
+  run_logged "terraform init (fills the plugin cache)" env TF_CLI_CONFIG_FILE="$RC" CHECKPOINT_DISABLE=1 \
+    TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE=1 "$TF" -chdir="$TMP/fill-cache" init -input=false -backend=false
+fi
 
 export NICO_CACHE_DIR="$CACHE"
 # shellcheck source=scripts/tf-env.sh

@@ -45,14 +45,31 @@ export class ClusterRuns {
 
   /** Synthesizes `d` into its own directory (one state per cluster name) and runs terraform there, inside the lab. */
   async tf(d: ClusterDescription, ...args: string[]) {
-    const { stackDir } = synthApp(d, path.join(this.workDir, d.name));
+    return this.tfIn(this.synth(d), ...args);
+  }
+
+  async apply(d: ClusterDescription) {
+    const stackDir = this.synth(d);
+    await this.initIn(stackDir);
+    return this.tfIn(stackDir, 'apply', '-input=false', '-auto-approve', '-no-color');
+  }
+
+  /** `terraform init` of `d`'s stack directory when it needs one (initOnce). */
+  async init(d: ClusterDescription) {
+    await this.initIn(this.synth(d));
+  }
+
+  private synth(d: ClusterDescription): string {
+    return synthApp(d, path.join(this.workDir, d.name)).stackDir;
+  }
+
+  private async tfIn(stackDir: string, ...args: string[]) {
     const result = await this.lab.exec(TERRAFORM, [`-chdir=${stackDir}`, ...args], { env: this.runner(terraformEnv()) });
     return { ...result, output: result.stdout + result.stderr, stackDir };
   }
 
-  async apply(d: ClusterDescription) {
-    await this.tf(d, 'init', '-input=false');
-    return this.tf(d, 'apply', '-input=false', '-auto-approve', '-no-color');
+  private initIn(stackDir: string) {
+    return initOnce(stackDir, () => this.tfIn(stackDir, 'init', '-input=false'));
   }
 
   /** Resources of `d`'s state, as `terraform show -json` lists them (with their values, sensitive ones too). */
@@ -99,6 +116,26 @@ export async function startClusterLab(workDir: string, addresses: Record<string,
     identityFile: key.privateKeyFile,
   });
   return { key, lab, runs: new ClusterRuns(lab, key, workDir, addresses, '127.0.0.100') };
+}
+
+/**
+ * Runs `init` (a `terraform init` of `stackDir`) unless the directory was already initialised for the
+ * same providers, backend and module sources: a description change alone needs no new init, as a
+ * user's second apply needs none; a fresh runner (its .terraform gone) inits again. A failed init is
+ * left for the command after it to report.
+ */
+export async function initOnce(stackDir: string, init: () => Promise<{ code: number | null }>): Promise<void> {
+  const done = path.join(stackDir, '.terraform', 'nico-e2e-initialised');
+  const key = initKey(stackDir);
+  if (fs.existsSync(done) && fs.readFileSync(done, 'utf8') === key) return;
+  if ((await init()).code === 0) fs.writeFileSync(done, key);
+}
+
+/** What `terraform init` of a synthesized stack depends on: its terraform block (providers, backend) and module sources. */
+function initKey(stackDir: string): string {
+  const json = JSON.parse(fs.readFileSync(path.join(stackDir, 'cdk.tf.json'), 'utf8'));
+  const modules = Object.entries((json.module ?? {}) as Record<string, { source?: string; version?: string }>).map(([name, m]) => [name, m.source, m.version]);
+  return JSON.stringify({ terraform: json.terraform, modules });
 }
 
 export interface StateValue {

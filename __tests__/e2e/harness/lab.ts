@@ -47,6 +47,13 @@ export class TestLab {
   readonly binDir: string;
   readonly callsFile: string;
   readonly knownHostsFile: string;
+  /**
+   * The TMPDIR of this lab's runner, 0700: the product keeps its runner state in
+   * `${TMPDIR}/nico-cluster-<uid>`, and labs that run at the same time must not share it (one lab's
+   * stale-step cleanup, lock files or markers would be another's). Short, so that the step's SSH
+   * control sockets fit in sun_path as they do under /tmp.
+   */
+  readonly runnerTmp: string;
   private readonly nodeList: LabNode[];
   private readonly tools: Record<string, string>;
   private readonly identityFile?: string;
@@ -61,6 +68,7 @@ export class TestLab {
     this.binDir = join(dir, 'bin');
     this.callsFile = join(dir, 'calls.jsonl');
     this.knownHostsFile = join(dir, 'known_hosts');
+    this.runnerTmp = join(dir, 'tmp');
     this.identityFile = opts.identityFile;
     const ctx = { namespace, labDir: dir, binDir: this.binDir, authorizedKeysFile: join(dir, 'authorized_keys'), callsFile: this.callsFile, tools };
     this.nodeList = opts.nodes.map((spec) => new LabNode(spec, ctx));
@@ -99,6 +107,7 @@ export class TestLab {
 
   private writeFiles(opts: LabOptions): void {
     mkdirSync(this.binDir);
+    mkdirSync(this.runnerTmp, { mode: 0o700 });
     mkdirSync(join(this.dir, 'lib'));
     mkdirSync(join(this.dir, 'switched'));
     for (const cmd of ['nixos-rebuild', 'k3s', 'systemctl', 'nix', 'systemd-run', 'journalctl']) {
@@ -137,14 +146,25 @@ export class TestLab {
     return this.nodeList;
   }
 
-  /** Runs a command inside the namespace with the caller's environment (plus opts.env). */
+  /**
+   * Runs a command inside the namespace with the caller's environment (plus opts.env), as this lab's
+   * runner: TMPDIR is the lab's own (runnerTmp) unless the caller chose another one.
+   */
   exec(cmd: string, args: readonly string[] = [], opts: ExecOptions = {}): Promise<ExecResult> {
-    return run(this.tools.ip, ['netns', 'exec', this.namespace, cmd, ...args], opts);
+    return run(this.tools.ip, ['netns', 'exec', this.namespace, cmd, ...args], this.asRunner(opts));
   }
 
-  /** Starts a command inside the namespace; stop() kills it if it still runs. */
+  /** Starts a command inside the namespace (as exec does); stop() kills it if it still runs. */
   spawn(cmd: string, args: readonly string[] = [], opts: ExecOptions = {}): ChildProcess {
-    return spawnWith(this.tools.ip, ['netns', 'exec', this.namespace, cmd, ...args], opts);
+    return spawnWith(this.tools.ip, ['netns', 'exec', this.namespace, cmd, ...args], this.asRunner(opts));
+  }
+
+  // A TMPDIR that differs from the test process's own was chosen by the test (runner-safety plants
+  // things in one of its own); the inherited one (often none: /tmp) is shared by every lab and run.
+  private asRunner(opts: ExecOptions): ExecOptions {
+    const chosen = opts.env?.TMPDIR;
+    if (chosen !== undefined && chosen !== process.env.TMPDIR) return opts;
+    return { ...opts, env: { ...opts.env, TMPDIR: this.runnerTmp } };
   }
 
   /** Everything but the remote command: `lab.exec('ssh', [...lab.sshArgs('cp-01'), 'uptime'])`. */

@@ -1,4 +1,5 @@
 import { ChildProcess } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stateResources, TERRAFORM, terraformEnv } from '../../helpers/terraform';
@@ -19,6 +20,8 @@ import type { TestLab } from './lab';
 export class PrintedSecrets {
   private readonly outputs: Array<{ what: string; text: string }> = [];
   private readonly stateDirs = new Set<string>();
+  /** dir -> checksum of the local state file its secrets were last collected from (see snapshot). */
+  private readonly collected = new Map<string, string>();
   /** secret -> where it came from (`tls_private_key.ca["server"].private_key_pem`), never the value. */
   private readonly secrets = new Map<string, string>();
   private readonly unreadable: string[] = [];
@@ -121,15 +124,40 @@ export class PrintedSecrets {
    */
   private snapshot(dir: string): void {
     if (!fs.existsSync(path.join(dir, '.terraform'))) return;
+    // A local state whose bytes did not change since its secrets were collected holds no new one
+    // (`terraform show -json` costs a Terraform and three provider starts; this runs after every scenario).
+    const state = localStateChecksum(dir);
+    if (state !== undefined && this.collected.get(dir) === state) return;
     try {
       for (const r of stateResources(dir, this.env())) {
         const mask = (r as { sensitive_values?: unknown }).sensitive_values;
         collect(r.values, mask, r.address, (value, where) => this.secrets.set(value, where));
         collect(r.values, invert(mask), r.address, (value) => this.published.add(value));
       }
+      if (state !== undefined) this.collected.set(dir, state);
     } catch (e) {
       this.unreadable.push(`the state of ${dir} could not be read: ${String(e).split('\n')[0]}`);
     }
+  }
+}
+
+/**
+ * sha256 of the state file `dir`'s local backend keeps (the `path` in `.terraform/terraform.tfstate`,
+ * else `terraform.tfstate` in `dir`), or undefined when it is not a local state that can be read.
+ */
+function localStateChecksum(dir: string): string | undefined {
+  try {
+    let file = path.join(dir, 'terraform.tfstate');
+    const backendFile = path.join(dir, '.terraform', 'terraform.tfstate');
+    if (fs.existsSync(backendFile)) {
+      const backend = JSON.parse(fs.readFileSync(backendFile, 'utf8')).backend as { type?: string; config?: { path?: string | null; workspace_dir?: string | null } } | undefined;
+      if (backend?.type !== 'local' || backend.config?.workspace_dir) return undefined;
+      if (backend.config?.path) file = path.resolve(dir, backend.config.path);
+    }
+    if (fs.existsSync(path.join(dir, '.terraform', 'environment'))) return undefined; // a workspace other than default
+    return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+  } catch {
+    return undefined;
   }
 }
 
