@@ -3,6 +3,7 @@ import { Construct } from 'constructs';
 import { BAD_FILE_NAME_MESSAGE } from './flake-tree';
 import { CONFIGURATION_HASH, NodeDeployment } from './node-deployment';
 import { INSTALL_CHECK_ENV, INSTALL_RUN, NodeInstall } from './node-install';
+import { ClusterRestore } from './cluster-restore';
 import { PRE_CHANGE_SNAPSHOT, PreChangeSnapshot } from './pre-change-snapshot';
 
 export interface ClusterDeploymentProps {
@@ -29,7 +30,7 @@ const SETTINGS = {
  * The parts of the script every node step runs (constructs/templates/nico-node/), joined in this order:
  * the first ones only define functions, main.sh runs the action.
  */
-export const NODE_SCRIPT_PARTS = ['common.sh', 'ssh.sh', 'runner-state.sh', 'peers.sh', 'deploy.sh', 'remove.sh', 'install.sh', 'snapshot.sh', 'main.sh'] as const;
+export const NODE_SCRIPT_PARTS = ['common.sh', 'ssh.sh', 'runner-state.sh', 'peers.sh', 'deploy.sh', 'remove.sh', 'install.sh', 'snapshot.sh', 'restore.sh', 'main.sh'] as const;
 
 function local(scope: Construct, name: string, expression: unknown): void {
   new TerraformLocal(scope, `local-${name.replace(/_/g, '-')}`, expression).overrideLogicalId(name);
@@ -70,7 +71,9 @@ const filesPayload = (prefix: string, list: string, sensitive: boolean) => {
 export class ClusterDeployment extends Construct {
   constructor(scope: Construct, id: string, props: ClusterDeploymentProps = {}) {
     super(scope, id);
-    const record = new DataResource(this, 'cluster', { input: { init_node: '${local.cluster.control_plane[0].name}' } });
+    // `created`: the time of the plan that created the cluster, which the restore step compares with its own
+    // (a restore set on the apply that creates the cluster restores nothing: cluster-restore.ts).
+    const record = new DataResource(this, 'cluster', { input: { init_node: '${local.cluster.control_plane[0].name}', created: '${plantimestamp()}' } });
     record.overrideLogicalId('cluster');
     record.addOverride('count', '${local.deploy ? 1 : 0}');
     record.addOverride('lifecycle.ignore_changes', ['input']);
@@ -140,6 +143,9 @@ export class ClusterDeployment extends Construct {
     new NodeDeployment(this, 'init-node', { resourceName: 'init_node', forEach: '${local.deploy_names.init}', dependsOn: controlPlaneFirst, deployEnv: INSTALL_CHECK_ENV });
     new NodeDeployment(this, 'control-plane', { resourceName: 'control_plane', forEach: '${local.deploy_names.joiner}', dependsOn: [...controlPlaneFirst, 'terraform_data.init_node'], deployEnv: INSTALL_CHECK_ENV });
     new NodeDeployment(this, 'worker', { resourceName: 'worker', forEach: '${local.deploy_names.worker}', dependsOn: [...first, 'terraform_data.init_node', 'terraform_data.control_plane'], deployEnv: INSTALL_CHECK_ENV });
+
+    // Restore as code runs last: after every deployment of the apply (and every forgotten node).
+    new ClusterRestore(this, 'restore', { dependsOn: ['terraform_data.init_node', 'terraform_data.control_plane', 'terraform_data.worker', 'terraform_data.forget'] });
 
     // A node marked `gone`: its Node object is deleted through a surviving control-plane node, and its
     // machine is never contacted again (its deployment's destroy step then does nothing).

@@ -141,6 +141,27 @@ export interface EtcdSnapshotsDescription {
   readonly s3?: EtcdS3Description;
 }
 
+/**
+ * Restore the cluster from an etcd snapshot, as code: raising `generation` restores `snapshot`
+ * once. Everything written to the cluster after the snapshot is lost (workloads, secrets, Node
+ * labels: the whole Kubernetes state). The snapshot is taken from the init node's snapshot
+ * directory, else another control-plane node's (copied over), else from S3 when `etcdSnapshots.s3`
+ * is set.
+ */
+export interface RestoreDescription {
+  /**
+   * Name of the snapshot as `k3s etcd-snapshot ls` prints it, e.g. the one an apply printed before a
+   * change (`pre-apply-20261206-041502-cp-01-1796530502`); for S3, the key under `etcdSnapshots.s3.folder`.
+   */
+  readonly snapshot: string;
+  /**
+   * Raise it (1, 2, ...) to restore: the apply runs the restore once for each generation above the
+   * highest one restored so far. Lowering it, or removing `restore`, restores nothing. Set on the
+   * apply that creates the cluster, it restores nothing and is recorded as done.
+   */
+  readonly generation: number;
+}
+
 /** Everything nico-cluster needs to know about one cluster. */
 export interface ClusterDescription {
   /** Cluster name: an RFC 1123 label of 1-63 characters. Also seeds keepalived's VRRP password. */
@@ -306,6 +327,14 @@ export interface ClusterDescription {
    * @default - k3s's own defaults, and a snapshot before every change of a running control plane
    */
   readonly etcdSnapshots?: EtcdSnapshotsDescription;
+  /**
+   * Restore the cluster from an etcd snapshot: raising `generation` restores `snapshot` once, on the
+   * init node, then every other server rejoins with empty etcd data and the workers reconnect.
+   * **Everything written to the cluster after the snapshot is lost.** Lowering the generation,
+   * removing this, or setting it on the apply that creates the cluster restores nothing.
+   * @default - no restore
+   */
+  readonly restore?: RestoreDescription;
   /**
    * Where the install's machines get the NixOS kexec installer tarball (`--kexec` of nixos-anywhere):
    * an `https://` or `http://` URL the machine downloads itself (a mirror), or an absolute path on

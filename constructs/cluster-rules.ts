@@ -456,6 +456,21 @@ const regexRule = (key: string, pattern: string, errorMessage: string, rule: str
 
 /** The rules of `etcd_snapshots` and the S3 secret access key. */
 const SNAPSHOT_RULES: ClusterRule[] = [
+  {
+    // The variable is `any` (a typed object would drop a misspelt attribute without a word): its shape here.
+    variables: ['etcd_snapshots'],
+    condition:
+      'try(length(setsubtract(keys(var.etcd_snapshots), ["schedule_cron", "retention", "dir", "before_changes", "s3"])) == 0 && ' +
+      'can(tobool(try(var.etcd_snapshots.before_changes, true))) && ' +
+      // HCL's || evaluates both sides: every side must stand alone.
+      'length(setsubtract(try(keys(var.etcd_snapshots.s3), []), ["bucket", "endpoint", "region", "folder", "endpoint_ca", "access_key_id"])) == 0 && ' +
+      '(try(var.etcd_snapshots.s3, null) == null || try(var.etcd_snapshots.s3.bucket, null) != null), false)',
+    errorMessage:
+      'The etcd_snapshots must be an object of schedule_cron, retention, dir, before_changes (true or false) and s3 = { bucket (required), endpoint, region, folder, endpoint_ca, access_key_id }, with no other attribute.' +
+      '${try(length(concat(sort(setsubtract(keys(var.etcd_snapshots), ["schedule_cron", "retention", "dir", "before_changes", "s3"])), [for k in try(sort(setsubtract(keys(var.etcd_snapshots.s3), ["bucket", "endpoint", "region", "folder", "endpoint_ca", "access_key_id"])), []) : "s3.${k}"])) > 0 ? " Unknown: ${join(", ", concat(sort(setsubtract(keys(var.etcd_snapshots), ["schedule_cron", "retention", "dir", "before_changes", "s3"])), [for k in try(sort(setsubtract(keys(var.etcd_snapshots.s3), ["bucket", "endpoint", "region", "folder", "endpoint_ca", "access_key_id"])), []) : "s3.${k}"]))}." : "", "")}',
+    // The TypeScript side: the schema (strict) refuses other fields and wrong types.
+    check: () => [],
+  },
   regexRule(
     'schedule_cron',
     CRON,
@@ -533,6 +548,62 @@ const SNAPSHOT_RULES: ClusterRule[] = [
       return id
         ? [{ field: 'etcdSnapshots.s3.secretAccessKeyFile', rule: 'is required with etcdSnapshots.s3.accessKeyId (a file holding the secret access key)', value: undefined }]
         : [{ field: 'etcdSnapshots.s3.accessKeyId', rule: 'is required with etcdSnapshots.s3.secretAccessKeyFile', value: undefined }];
+    },
+  },
+];
+
+/**
+ * The name of an etcd snapshot as `k3s etcd-snapshot ls` prints it (`<name>-<node>-<unix time>`,
+ * maybe `.zip`): a file name in the snapshot directory and a key under the S3 folder. It reaches the
+ * node's shell and k3s's --cluster-reset-restore-path as it is: no "/", blanks, quotes, "$" or a
+ * leading "-" or ".".
+ */
+const SNAPSHOT_NAME = '^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$';
+/** The attributes of `restore` in the HCL module (the variable is `any`: a misspelt one is an error). */
+export const HCL_RESTORE_ATTRIBUTES = ['snapshot', 'generation'] as const;
+const MAX_GENERATION = 1000000000;
+
+type Restore = NonNullable<ClusterDescription['restore']>;
+const restoreOf = (d: ClusterDescription): Restore | undefined => (d.restore !== null && typeof d.restore === 'object' ? d.restore : undefined);
+/** A value of `restore` shown in a message: at most 40 characters. */
+const shown = (x: string) => `try(substr(tostring(${x}), 0, 40), "(not a string)")`;
+
+/**
+ * The rules of `restore` (restore as code): its shape, the snapshot name, the generation. A node to
+ * restore on always exists: control_plane holds at least one node, and at most a minority may be gone.
+ */
+const RESTORE_RULES: ClusterRule[] = [
+  {
+    variables: ['restore'],
+    condition: `var.restore == null || try(length(setsubtract(keys(var.restore), ${JSON.stringify(HCL_RESTORE_ATTRIBUTES)})) == 0 && length(setintersection(keys(var.restore), ${JSON.stringify(HCL_RESTORE_ATTRIBUTES)})) == ${HCL_RESTORE_ATTRIBUTES.length} && alltrue([for k, v in var.restore : v != null]), false)`,
+    errorMessage:
+      'The restore must be an object { snapshot = "<snapshot name>", generation = <whole number> }, both set, with no other attribute.' +
+      `\${try(length(setsubtract(keys(var.restore), ${JSON.stringify(HCL_RESTORE_ATTRIBUTES)})) > 0 ? " Unknown: \${join(", ", sort(setsubtract(keys(var.restore), ${JSON.stringify(HCL_RESTORE_ATTRIBUTES)})))}." : "", "")}`,
+    // The TypeScript side: the schema (strict) refuses other fields and wrong types.
+    check: () => [],
+  },
+  {
+    variables: ['restore'],
+    condition: `try(var.restore.snapshot == null, true) || try(can(regex(${hclString(SNAPSHOT_NAME)}, var.restore.snapshot)), false)`,
+    errorMessage:
+      'The restore.snapshot must be the name of an etcd snapshot as `k3s etcd-snapshot ls` prints it (such as pre-apply-20261206-041502-cp-01-1796530502): 1 to 255 letters, digits, ".", "_", "+" or "-", starting with a letter or digit.' +
+      `\${try(" Got: \\"\${${shown('var.restore.snapshot')}}\\".", "")}`,
+    check: (d) => {
+      const r = restoreOf(d);
+      return r !== undefined && typeof r.snapshot === 'string' && !matches(SNAPSHOT_NAME, r.snapshot)
+        ? [{ field: 'restore.snapshot', rule: 'must be the name of an etcd snapshot as `k3s etcd-snapshot ls` prints it (1-255 of A-Z, a-z, 0-9, ". _ + -", starting with a letter or digit; no "/", blanks or quotes)', value: r.snapshot }]
+        : [];
+    },
+  },
+  {
+    variables: ['restore'],
+    condition: `try(var.restore.generation == null, true) || try(var.restore.generation >= 1 && var.restore.generation <= ${MAX_GENERATION} && floor(var.restore.generation) == var.restore.generation, false)`,
+    errorMessage: `The restore.generation must be a whole number from 1 to ${MAX_GENERATION}: raise it to restore the snapshot.`,
+    check: (d) => {
+      const r = restoreOf(d);
+      return r !== undefined && typeof r.generation === 'number' && !isIntBetween(r.generation, 1, MAX_GENERATION)
+        ? [{ field: 'restore.generation', rule: `must be a whole number from 1 to ${MAX_GENERATION} (raise it to restore)`, value: r.generation }]
+        : [];
     },
   },
 ];
@@ -796,6 +867,7 @@ export const CLUSTER_RULES: readonly ClusterRule[] = [
     },
   },
   ...SNAPSHOT_RULES,
+  ...RESTORE_RULES,
 ];
 
 function subnetOf(d: ClusterDescription): string {

@@ -119,6 +119,7 @@ export const clusterDescriptionSchema = z
     workerModules: z.array(z.string()).optional(),
     minimalModules: z.array(z.string()).optional(),
     etcdSnapshots: etcdSnapshots.optional(),
+    restore: z.object({ snapshot: z.string(), generation: z.number() }).strict().optional(),
   })
   .strict();
 

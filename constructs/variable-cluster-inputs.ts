@@ -42,6 +42,22 @@ interface VariableSpec {
   readonly sensitive?: boolean;
 }
 
+/** The shape `etcd_snapshots` takes (the variable itself is `any`, see its shape rule). */
+export const ETCD_SNAPSHOTS_TYPE = `object({
+    schedule_cron  = optional(string)
+    retention      = optional(number)
+    dir            = optional(string)
+    before_changes = optional(bool, ${SNAPSHOT_BEFORE_CHANGES_DEFAULT})
+    s3 = optional(object({
+      bucket        = string
+      endpoint      = optional(string)
+      region        = optional(string)
+      folder        = optional(string)
+      endpoint_ca   = optional(string)
+      access_key_id = optional(string)
+    }))
+  })`;
+
 /** Every input of the module, in the order of DESIGN section 3; defaults come from CLUSTER_DEFAULTS. */
 export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   name: { type: 'string', description: 'Cluster name: an RFC 1123 label of 1-63 characters. Also seeds the keepalived VRRP password.' },
@@ -74,20 +90,9 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
   rollback: { type: 'bool', default: CLUSTER_DEFAULTS.rollback, description: 'Roll a node back to its previous system generation when it is not ready in time after a switch, or when the new system cuts SSH off (a timer on the node).' },
   install: { type: 'bool', default: CLUSTER_DEFAULTS.install, description: 'Install NixOS with nixos-anywhere, WIPING THE DISK, on every node before its first deploy (a node\'s own `install` overrides it). Needs Nix with flakes where Terraform runs. Each installed node gets an SSH host key made by Terraform, pinned on every later connection.' },
   etcd_snapshots: {
-    type: `object({
-    schedule_cron  = optional(string)
-    retention      = optional(number)
-    dir            = optional(string)
-    before_changes = optional(bool, ${SNAPSHOT_BEFORE_CHANGES_DEFAULT})
-    s3 = optional(object({
-      bucket        = string
-      endpoint      = optional(string)
-      region        = optional(string)
-      folder        = optional(string)
-      endpoint_ca   = optional(string)
-      access_key_id = optional(string)
-    }))
-  })`,
+    // `any`, so that a misspelt attribute is refused (the shape rule in cluster-rules.ts) instead of
+    // dropped by type conversion; the shape it takes is ETCD_SNAPSHOTS_TYPE.
+    type: 'any',
     default: {},
     description:
       'etcd snapshots of the control plane. Unset settings keep k3s\'s defaults and add no flag: ' +
@@ -100,6 +105,16 @@ export const MODULE_VARIABLES: Record<string, VariableSpec> = {
     default: null,
     sensitive: true,
     description: 'Secret access key for etcd_snapshots.s3, e.g. `file("etcd-s3-secret")`. It reaches the servers only through the secrets channel, as AWS_SECRET_ACCESS_KEY in a root-only environment file of the k3s unit: never a flag or the Nix store. Set it together with etcd_snapshots.s3.access_key_id.',
+  },
+  restore: {
+    // `any`, so that a misspelt attribute is refused (the shape rule) instead of dropped by type conversion.
+    type: 'any',
+    default: null,
+    description:
+      'Restore the cluster from an etcd snapshot: `{ snapshot = "<name as k3s etcd-snapshot ls prints it>", generation = <whole number> }`. ' +
+      'Raising the generation restores the snapshot once: k3s resets the cluster from it on the init node (from the snapshot directory of a control-plane node, else from etcd_snapshots.s3), ' +
+      'then every other control-plane node rejoins with empty etcd data and the workers reconnect. EVERYTHING WRITTEN TO THE CLUSTER AFTER THE SNAPSHOT IS LOST. ' +
+      'Lowering the generation, removing it, or setting it on the apply that creates the cluster restores nothing. Null: no restore.',
   },
   kexec_url: { type: 'string', default: null, description: 'Where installs get the NixOS kexec installer tarball: an http(s) URL the machine downloads (a mirror), or an absolute path on the machine that runs Terraform, uploaded over SSH (air-gapped sites); ending in .tar, .tar.gz, .tar.xz or .tar.zst. Null: nixos-anywhere\'s default (GitHub).' },
   output_dir: { type: 'string', default: null, description: 'Local directory for the flake tree (`<output_dir>/nix`) and the kubeconfig. Null means `<root module>/out/<name>`.' },
@@ -136,10 +151,12 @@ const CLUSTER_LOCAL = {
   agent_extra_flags: '${var.agent_extra_flags}',
   disable_components: '${var.disable_components}',
   // As canonicalEtcdSnapshots: of S3 only whether a CA and credentials come through the secrets channel.
+  // The variable is `any`: each setting converted to the type ETCD_SNAPSHOTS_TYPE gives it, unset ones null.
   etcd_snapshots:
-    '${{ schedule_cron = var.etcd_snapshots.schedule_cron, retention = var.etcd_snapshots.retention, dir = var.etcd_snapshots.dir, before_changes = var.etcd_snapshots.before_changes, ' +
-    's3 = var.etcd_snapshots.s3 == null ? null : { bucket = var.etcd_snapshots.s3.bucket, endpoint = var.etcd_snapshots.s3.endpoint, region = var.etcd_snapshots.s3.region, folder = var.etcd_snapshots.s3.folder, ' +
-    'endpoint_ca = var.etcd_snapshots.s3.endpoint_ca != null, credentials = var.etcd_snapshots.s3.access_key_id != null } }}',
+    '${{ schedule_cron = try(tostring(var.etcd_snapshots.schedule_cron), null), retention = try(tonumber(var.etcd_snapshots.retention), null), dir = try(tostring(var.etcd_snapshots.dir), null), ' +
+    `before_changes = try(tobool(var.etcd_snapshots.before_changes), null) == null ? ${SNAPSHOT_BEFORE_CHANGES_DEFAULT} : tobool(var.etcd_snapshots.before_changes), ` +
+    's3 = try(var.etcd_snapshots.s3, null) == null ? null : { bucket = tostring(var.etcd_snapshots.s3.bucket), endpoint = try(tostring(var.etcd_snapshots.s3.endpoint), null), region = try(tostring(var.etcd_snapshots.s3.region), null), folder = try(tostring(var.etcd_snapshots.s3.folder), null), ' +
+    'endpoint_ca = try(var.etcd_snapshots.s3.endpoint_ca, null) != null, credentials = try(var.etcd_snapshots.s3.access_key_id, null) != null } }}',
 };
 
 /** `local.user_modules`: each path with the name it gets in the tree. */
@@ -191,6 +208,8 @@ export class VariableClusterInputs extends Construct implements IClusterInputs {
       templates_dir: '${path.module}/templates',
       user_modules: { all: modulesOf('nixos_modules'), control_plane: modulesOf('control_plane_modules'), worker: modulesOf('worker_modules'), minimal: modulesOf('minimal_modules') },
       etcd_s3_endpoint_ca: '${try(var.etcd_snapshots.s3.endpoint_ca, null)}',
+      // Checked by the restore rules (an object of exactly these two attributes).
+      restore: '${var.restore == null ? null : { snapshot = tostring(var.restore.snapshot), generation = tonumber(var.restore.generation) }}',
       // Single-quoted: systemd's EnvironmentFile and sh read it alike (the rules refuse quotes in both values).
       etcd_s3_env:
         '${var.etcd_s3_secret_access_key == null ? null : sensitive("AWS_ACCESS_KEY_ID=\'${try(var.etcd_snapshots.s3.access_key_id, "")}\'\\nAWS_SECRET_ACCESS_KEY=\'${trimspace(var.etcd_s3_secret_access_key)}\'\\n")}',

@@ -22,6 +22,7 @@ const ESTIMATE = {
   '__tests__/e2e/demo.test.ts': 67,
   '__tests__/e2e/rolling-faults.test.ts': 65,
   '__tests__/e2e/backups.test.ts': 63,
+  '__tests__/e2e/restore.test.ts': 60,
   '__tests__/e2e/rollout-failure-control-plane.test.ts': 55,
   '__tests__/modules/nico-cluster.test.ts': 50,
   '__tests__/e2e/rolling.test.ts': 45,

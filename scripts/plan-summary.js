@@ -1,14 +1,16 @@
 // Reads `terraform show -json <saved plan>` on stdin and prints, for scripts/demo.sh, what the plan does
 // to each node (one line a node) and how many other resources it touches: the screenful a user reads
 // before anything is applied. When the plan redeploys, cleans or reinstalls a deployed node it repeats
-// those nodes under "this plan changes deployed nodes" and exits 3, so that demo.sh asks first.
+// those nodes under "this plan changes deployed nodes" and exits 3, so that demo.sh asks first; so it
+// does when the plan restores the cluster from a snapshot (`restore`).
 //
 // Usage: terraform show -json plan | node scripts/plan-summary.js [--nodes-out FILE]
 //   --show COMMAND    the command that prints the full plan, said after the counts
 //   --nodes-out FILE  writes [{ name, role, action, short }] (no secret) for scripts/apply-progress.js's table.
 //
 // The plan JSON holds every secret in plain text (Terraform marks them sensitive only beside the value):
-// this reads only node names, roles, peers and the `gone` flag, and never writes the JSON anywhere.
+// this reads only node names, roles, peers, the `gone` flag and the restore step's snapshot name and
+// generation, and never writes the JSON anywhere.
 const fs = require('fs');
 const { INPUT_ROLES, nodeStep, nodeLine } = require('./node-steps');
 
@@ -130,9 +132,18 @@ process.stdin.on('end', () => {
   if (arg('--show')) out.push(`demo: the full plan: ${arg('--show')}   (or run with NICO_FULL_PLAN=1)`);
   const touched = rows.filter((r) => r.destructive);
   if (touched.length > 0) out.push('', 'demo: this plan changes deployed nodes:', ...touched.map((r) => nodeLine(r.role, r.name, r.action)));
+  // A restore (a new generation of `restore`) throws away everything written after the snapshot: asked
+  // for like a redeploy. Not on the apply that creates the cluster, where it restores nothing.
+  const restore = changes.find((c) => c.type === 'terraform_data' && c.name === 'restore' && !c.deposed && ['create', 'replace'].includes(kindOf(c.change.actions)));
+  const creating = changes.some((c) => c.type === 'terraform_data' && c.name === 'cluster' && kindOf(c.change.actions) === 'create');
+  const restoring = restore !== undefined && !creating;
+  if (restoring) {
+    const r = input(restore.change.after);
+    out.push('', `demo: this plan restores the cluster from etcd snapshot ${r.snapshot} (generation ${r.generation}, unless a generation as high was restored before): everything written to the cluster after that snapshot is lost`);
+  }
   console.log(out.join('\n'));
 
   const file = arg('--nodes-out');
   if (file) fs.writeFileSync(file, JSON.stringify(rows.map(({ name, role, action, short }) => ({ name, role, action, short }))));
-  process.exitCode = touched.length > 0 ? 3 : 0;
+  process.exitCode = touched.length > 0 || restoring ? 3 : 0;
 });

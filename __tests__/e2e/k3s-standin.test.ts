@@ -52,6 +52,83 @@ describe('the k3s stand-in behaves as k3s does', () => {
     return model.ids[0];
   }
 
+  // Cluster reset and restore (k3s-cluster-reset.sh). `systemctl stop k3s` stops the node's process;
+  // `start` is the unit's start again.
+  const stop = (name: string) => ssh(name, 'systemctl stop k3s');
+  const reset = (name: string, extra: string, token = TOKEN) =>
+    ssh(name, `printf '%s' '${token}' >/var/lib/nico/secrets/join-token && k3s server --server ${VIP} --token-file /var/lib/nico/secrets/join-token --node-ip ${ip(name)} ${extra}`);
+  const save = (name: string) => ssh(name, 'k3s etcd-snapshot save --name before');
+  const pods = async (id: string) => (await lab.cluster()).clusters[id].pods.sort();
+
+  test('given --cluster-reset-restore-path without --cluster-reset, then k3s refuses the flags (server.go run)', async () => {
+    await threeServers();
+    await stop('cp-01');
+    const r = await reset('cp-01', '--cluster-reset-restore-path=/tmp/x');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('invalid flag use; --cluster-reset required with --cluster-reset-restore-path');
+  });
+
+  test('given a server whose k3s still runs, then a reset cannot bind its ports', async () => {
+    await threeServers();
+    const r = await reset('cp-01', '--cluster-reset');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('address already in use');
+  });
+
+  test('given a snapshot path that does not exist, then the reset fails with k3s\'s words and the server restarts on its own data (etcd.go Reset)', async () => {
+    const id = await threeServers();
+    await stop('cp-01');
+    const r = await reset('cp-01', '--cluster-reset --cluster-reset-restore-path=/var/lib/rancher/k3s/server/db/snapshots/nope');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('etcd: snapshot path does not exist: /var/lib/rancher/k3s/server/db/snapshots/nope');
+    expect(await start('cp-01', `server --server ${VIP}`)).toMatchObject({ code: 0 });
+    expect((await lab.cluster()).clusters[id].members).toEqual(['cp-01', 'cp-02', 'cp-03']);
+    expect(await ready('cp-02', 'cp-01')).toMatchObject({ stdout: 'True' });
+  });
+
+  test('given a snapshot, when the init node resets from it, then state written after it is gone, a server with its old data is refused, and with its etcd data moved aside it rejoins', async () => {
+    const id = await threeServers();
+    placePods(lab.dir, id, 'cp-02', [{ name: 'default/before', owner: 'ReplicaSet' }]);
+    const saved = await save('cp-01');
+    expect(saved).toMatchObject({ code: 0 });
+    const file = saved.stdout.match(/Snapshot (\S+) saved/)![1];
+    placePods(lab.dir, id, 'cp-02', [{ name: 'default/before', owner: 'ReplicaSet' }, { name: 'default/after', owner: 'ReplicaSet' }]);
+    for (const n of ['cp-01', 'cp-02', 'cp-03']) await stop(n);
+    const r = await reset('cp-01', `--cluster-reset --cluster-reset-restore-path=/var/lib/rancher/k3s/server/db/snapshots/${file}`);
+    expect(r).toMatchObject({ code: 0 });
+    expect(r.stderr).toContain('Managed etcd cluster membership has been reset, restart without --cluster-reset flag now');
+    expect(await pods(id)).toEqual(['default/before']);
+    expect((await lab.cluster()).clusters[id].members).toEqual(['cp-01']);
+    expect(await start('cp-01', `server --server ${VIP}`)).toMatchObject({ code: 0 });
+    expect(await start('cp-02', `server --server ${VIP}`)).toMatchObject({ code: 0 });
+    expect((await lab.cluster()).processes['cp-02']).toMatchObject({ state: 'failed', message: expect.stringContaining('not a member of the etcd cluster') });
+    expect(await lab.node('cp-02').shell('mv /var/lib/rancher/k3s/server/db/etcd /var/lib/rancher/k3s/server/db/etcd-old')).toMatchObject({ code: 0 });
+    expect(await start('cp-02', `server --server ${VIP}`)).toMatchObject({ code: 0 });
+    expect(await ready('cp-01', 'cp-02')).toMatchObject({ stdout: 'True' });
+    expect((await lab.cluster()).ids).toEqual([id]);
+  });
+
+  test('given a snapshot taken with another token, then the restore fails (storage.go) and the server keeps failing until its old data is back', async () => {
+    const id = await threeServers();
+    const file = (await save('cp-01')).stdout.match(/Snapshot (\S+) saved/)![1];
+    await stop('cp-01');
+    const r = await reset('cp-01', `--cluster-reset --cluster-reset-restore-path=/var/lib/rancher/k3s/server/db/snapshots/${file}`, 'K10aaaa::server:another-secret');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('bootstrap data already found and encrypted with different token');
+    await start('cp-01', 'server');
+    expect((await lab.cluster()).processes['cp-01']).toMatchObject({ state: 'failed', message: expect.stringContaining('encrypted with different token') });
+    expect((await lab.cluster()).clusters[id].members).toEqual(['cp-01', 'cp-02', 'cp-03']);
+  });
+
+  test('given a reset without a snapshot, then a second one is refused while the reset-flag exists (managed.go Cluster.start)', async () => {
+    await threeServers();
+    await stop('cp-01');
+    expect(await reset('cp-01', '--cluster-reset')).toMatchObject({ code: 0 });
+    const again = await reset('cp-01', '--cluster-reset');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('Managed etcd cluster membership was previously reset');
+  });
+
   test('given a running cluster, when its init node comes back on an empty disk with --cluster-init, then k3s creates a second cluster (bootstrap.go shouldBootstrapLoad)', async () => {
     await threeServers();
     await wipe('cp-01');

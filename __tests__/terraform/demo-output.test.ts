@@ -70,3 +70,22 @@ describe('the plan summary of a first deploy with an install', () => {
   });
 });
 
+
+// A restore throws away everything written after the snapshot: the summary says so and asks, as for a
+// redeploy of deployed nodes; not on the apply that creates the cluster, where it restores nothing.
+describe('the plan summary of a restore', () => {
+  const restoreChange = (actions: string[]) => ({ type: 'terraform_data', name: 'restore', index: 0, change: { actions, after: { input: { snapshot: 'pre-apply-20261206-041502-cp-01-1796530502', generation: 2 } } } });
+  const summary = (changes: object[]) => spawnSync('node', [path.join(ROOT, 'scripts', 'plan-summary.js')], { input: JSON.stringify({ resource_changes: changes }), encoding: 'utf8' });
+
+  test('when a plan raises the restore generation of a running cluster, then it names the snapshot, says what is lost, and asks', () => {
+    const r = summary([restoreChange(['delete', 'create'])]);
+    expect(r.status).toBe(3);
+    expect(r.stdout).toContain('demo: this plan restores the cluster from etcd snapshot pre-apply-20261206-041502-cp-01-1796530502 (generation 2, unless a generation as high was restored before): everything written to the cluster after that snapshot is lost');
+  });
+
+  test('when the plan creates the cluster, then the restore step asks nothing (it restores nothing)', () => {
+    const r = summary([restoreChange(['create']), { type: 'terraform_data', name: 'cluster', index: 0, change: { actions: ['create'], after: { input: {} } } }]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).not.toContain('restores the cluster');
+  });
+});

@@ -7,7 +7,7 @@ locals {
     control_plane               = [for n in var.control_plane : { name = n.name, ip = n.ip, disk = try(n.disk, null), ssh_host = coalesce(try(n.ssh_host, null), n.ip), ssh_port = coalesce(try(tonumber(n.ssh_port), null), 22), host_key = try(n.host_key, null), labels = coalesce(try(n.labels, null), {}), taints = coalesce(try(n.taints, null), []), gone = coalesce(try(n.gone, null), false), install = try(n.install, null), install_generation = coalesce(try(n.install_generation, null), 1) }]
     disable_components          = var.disable_components
     drain_timeout_seconds       = var.drain_timeout_seconds
-    etcd_snapshots              = { schedule_cron = var.etcd_snapshots.schedule_cron, retention = var.etcd_snapshots.retention, dir = var.etcd_snapshots.dir, before_changes = var.etcd_snapshots.before_changes, s3 = var.etcd_snapshots.s3 == null ? null : { bucket = var.etcd_snapshots.s3.bucket, endpoint = var.etcd_snapshots.s3.endpoint, region = var.etcd_snapshots.s3.region, folder = var.etcd_snapshots.s3.folder, endpoint_ca = var.etcd_snapshots.s3.endpoint_ca != null, credentials = var.etcd_snapshots.s3.access_key_id != null } }
+    etcd_snapshots              = { schedule_cron = try(tostring(var.etcd_snapshots.schedule_cron), null), retention = try(tonumber(var.etcd_snapshots.retention), null), dir = try(tostring(var.etcd_snapshots.dir), null), before_changes = try(tobool(var.etcd_snapshots.before_changes), null) == null ? true : tobool(var.etcd_snapshots.before_changes), s3 = try(var.etcd_snapshots.s3, null) == null ? null : { bucket = tostring(var.etcd_snapshots.s3.bucket), endpoint = try(tostring(var.etcd_snapshots.s3.endpoint), null), region = try(tostring(var.etcd_snapshots.s3.region), null), folder = try(tostring(var.etcd_snapshots.s3.folder), null), endpoint_ca = try(var.etcd_snapshots.s3.endpoint_ca, null) != null, credentials = try(var.etcd_snapshots.s3.access_key_id, null) != null } }
     gateway                     = var.gateway
     install                     = var.install
     interface                   = var.interface
@@ -54,12 +54,13 @@ locals {
   nix_templates_dir      = "${path.module}/nix-templates"
   node_config_hash       = { for name, n in local.deploy_nodes : name => sha256(jsonencode([local.flake_hash, local.node_settings[merge(n, { install = n.gone ? n.install : contains(keys(local.installed_names), name) }).role == "worker" ? "worker" : "control_plane"], { for k, v in merge(n, { install = n.gone ? n.install : contains(keys(local.installed_names), name) }) : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }])) }
   node_host_keys         = { for n in concat(local.cluster.control_plane, local.cluster.workers) : n.name => contains(keys(local.installed_names), n.name) ? trimspace(tls_private_key.host_key[n.name].public_key_openssh) : n.host_key }
-  node_script            = join("", [for part in ["common.sh", "ssh.sh", "runner-state.sh", "peers.sh", "deploy.sh", "remove.sh", "install.sh", "snapshot.sh", "main.sh"] : file("${local.templates_dir}/nico-node/${part}")])
+  node_script            = join("", [for part in ["common.sh", "ssh.sh", "runner-state.sh", "peers.sh", "deploy.sh", "remove.sh", "install.sh", "snapshot.sh", "restore.sh", "main.sh"] : file("${local.templates_dir}/nico-node/${part}")])
   node_settings = {
     control_plane = merge({ vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface, name = local.cluster.name, vrrp_router_id = local.cluster.vrrp_router_id }, merge(anytrue([for k, v in local.cluster.etcd_snapshots : v != null if k != "before_changes"]) ? { etcd_snapshots = { for k, v in local.cluster.etcd_snapshots : k => v if k != "before_changes" } } : {}, nonsensitive(local.etcd_s3_env == null) ? {} : { etcd_s3_credentials = nonsensitive(sha256(local.etcd_s3_env)) }, local.etcd_s3_endpoint_ca == null ? {} : { etcd_s3_endpoint_ca = sha256(local.etcd_s3_endpoint_ca) }))
     worker        = { vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface }
   }
   output_dir          = coalesce(var.output_dir, "${path.root}/out/${var.name}")
+  restore             = var.restore == null ? null : { snapshot = tostring(var.restore.snapshot), generation = tonumber(var.restore.generation) }
   rule_network        = try(cidrhost("${var.control_plane[0].ip}/${var.prefix_length}", 0), null)
   rule_node_endpoints = [for n in local.rule_nodes : n.endpoint if n.endpoint != null]
   rule_node_ips       = [for n in local.rule_nodes : n.ip if n.ip != null]
@@ -262,6 +263,7 @@ resource "local_sensitive_file" "machine_ssh_private_key" {
 resource "terraform_data" "cluster" {
   count = local.deploy ? 1 : 0
   input = {
+    created   = plantimestamp()
     init_node = local.cluster.control_plane[0].name
   }
 
@@ -501,6 +503,26 @@ resource "terraform_data" "pre_change_snapshot" {
   provisioner "local-exec" {
     command     = "eval \"$NICO_SCRIPT\""
     environment = { NICO_SCRIPT = local.node_script, NICO_ACTION = "snapshot", NICO_NODE = "etcd-snapshot", NICO_SSH_USER = local.cluster.ssh_user, NICO_SSH_KEY = nonsensitive(sensitive(local.ssh_private_key)), NICO_CONNECT_TIMEOUT = local.cluster.ssh_connect_timeout_seconds, NICO_PEERS = join("\n", [for p in local.deploy_peers : p.line]), NICO_CLUSTER_ID = local.cluster_id, NICO_SNAPSHOT_NAME = self.input.name, NICO_SNAPSHOT_ARGS = join(" ", concat(local.cluster.etcd_snapshots.dir == null ? [] : ["--etcd-snapshot-dir", local.cluster.etcd_snapshots.dir], local.cluster.etcd_snapshots.s3 == null ? [] : concat(["--etcd-s3", "--etcd-s3-bucket", local.cluster.etcd_snapshots.s3.bucket], [for k in ["endpoint", "region", "folder"] : "--etcd-s3-${k} ${local.cluster.etcd_snapshots.s3[k]}" if local.cluster.etcd_snapshots.s3[k] != null]))), NICO_SNAPSHOT_S3_ENV = nonsensitive(sensitive(local.etcd_s3_env == null ? "" : local.etcd_s3_env)), NICO_SNAPSHOT_S3_CA = local.etcd_s3_endpoint_ca == null ? "" : local.etcd_s3_endpoint_ca }
+    interpreter = ["/bin/sh", "-c"]
+  }
+}
+
+resource "terraform_data" "restore" {
+  count = local.deploy && local.restore != null ? 1 : 0
+  input = {
+    generation = try(local.restore.generation, 0)
+    snapshot   = try(local.restore.snapshot, "")
+  }
+  triggers_replace = { generation = try(local.restore.generation, 0) }
+  depends_on       = [terraform_data.init_node, terraform_data.control_plane, terraform_data.worker, terraform_data.forget]
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+
+  provisioner "local-exec" {
+    command     = "eval \"$NICO_SCRIPT\""
+    environment = { NICO_SCRIPT = local.node_script, NICO_ACTION = "restore", NICO_NODE = "restore", NICO_SSH_USER = local.cluster.ssh_user, NICO_SSH_KEY = nonsensitive(sensitive(local.ssh_private_key)), NICO_CONNECT_TIMEOUT = local.cluster.ssh_connect_timeout_seconds, NICO_READY_TIMEOUT = local.cluster.ready_timeout_seconds, NICO_PEERS = join("\n", [for p in local.deploy_peers : p.line]), NICO_WORKERS = join("\n", [for n in local.cluster.workers : join(" ", [n.name, n.ssh_host, n.ssh_port, local.node_host_keys[n.name] == null ? "" : local.node_host_keys[n.name]]) if !n.gone]), NICO_CLUSTER_ID = local.cluster_id, NICO_RESTORE_SNAPSHOT = self.input.snapshot, NICO_RESTORE_GENERATION = self.input.generation, NICO_RESTORE_NEW_CLUSTER = try(terraform_data.cluster[0].input.created, "") == plantimestamp() }
     interpreter = ["/bin/sh", "-c"]
   }
 }

@@ -95,22 +95,14 @@ variable "etcd_s3_secret_access_key" {
 
 variable "etcd_snapshots" {
   description = "etcd snapshots of the control plane. Unset settings keep k3s's defaults and add no flag: `schedule_cron` (--etcd-snapshot-schedule-cron, default \"0 */12 * * *\"), `retention` (--etcd-snapshot-retention, default 5), `dir` (--etcd-snapshot-dir, default /var/lib/rancher/k3s/server/db/snapshots; created root-only). `before_changes` (default true): one `k3s etcd-snapshot save` on a healthy server before an apply changes a running control-plane node; a failed snapshot stops the apply. `s3` copies every snapshot to a bucket: `bucket`, `endpoint` (host[:port], default s3.amazonaws.com), `region` (default us-east-1), `folder`, `endpoint_ca` (PEM text, e.g. file(\"s3-ca.pem\")) and `access_key_id` (with etcd_s3_secret_access_key)."
-  type = object({
-    schedule_cron  = optional(string)
-    retention      = optional(number)
-    dir            = optional(string)
-    before_changes = optional(bool, true)
-    s3 = optional(object({
-      bucket        = string
-      endpoint      = optional(string)
-      region        = optional(string)
-      folder        = optional(string)
-      endpoint_ca   = optional(string)
-      access_key_id = optional(string)
-    }))
-  })
-  default  = {}
-  nullable = false
+  type        = any
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = try(length(setsubtract(keys(var.etcd_snapshots), ["schedule_cron", "retention", "dir", "before_changes", "s3"])) == 0 && can(tobool(try(var.etcd_snapshots.before_changes, true))) && length(setsubtract(try(keys(var.etcd_snapshots.s3), []), ["bucket", "endpoint", "region", "folder", "endpoint_ca", "access_key_id"])) == 0 && (try(var.etcd_snapshots.s3, null) == null || try(var.etcd_snapshots.s3.bucket, null) != null), false)
+    error_message = "The etcd_snapshots must be an object of schedule_cron, retention, dir, before_changes (true or false) and s3 = { bucket (required), endpoint, region, folder, endpoint_ca, access_key_id }, with no other attribute.${try(length(concat(sort(setsubtract(keys(var.etcd_snapshots), ["schedule_cron", "retention", "dir", "before_changes", "s3"])), [for k in try(sort(setsubtract(keys(var.etcd_snapshots.s3), ["bucket", "endpoint", "region", "folder", "endpoint_ca", "access_key_id"])), []) : "s3.${k}"])) > 0 ? " Unknown: ${join(", ", concat(sort(setsubtract(keys(var.etcd_snapshots), ["schedule_cron", "retention", "dir", "before_changes", "s3"])), [for k in try(sort(setsubtract(keys(var.etcd_snapshots.s3), ["bucket", "endpoint", "region", "folder", "endpoint_ca", "access_key_id"])), []) : "s3.${k}"]))}." : "", "")}"
+  }
 
   validation {
     condition     = try(var.etcd_snapshots.schedule_cron == null, true) || try(can(regex("^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every ([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+|[0-9A-Za-z*/,?-]+( [0-9A-Za-z*/,?-]+){4})$", var.etcd_snapshots.schedule_cron)), false)
@@ -330,6 +322,28 @@ variable "remote_flake_dir" {
   validation {
     condition     = can(regex("^(/([A-Za-z0-9_+:-][A-Za-z0-9._+:-]*|\\.[A-Za-z0-9_+:-][A-Za-z0-9._+:-]*|\\.\\.[A-Za-z0-9._+:-]+)){2,}$", var.remote_flake_dir)) && !can(regex("^/((nix|usr|bin|sbin|lib|lib32|lib64|libx32|boot|dev|proc|sys|run|tmp|var/tmp|var/run|var/lock|etc/ssh|etc/nixos|etc/nix|etc/static|etc/ssl|etc/pam\\.d|etc/systemd|etc/rancher|var/lib/rancher|var/lib/nixos|var/lib/systemd)(/.*)?|(var/lib|var/log|var/cache|var/db|var/empty|var/spool|var/mail|home/[^/]+|root/\\.[^/]+))$", var.remote_flake_dir))
     error_message = "The remote_flake_dir must be a dedicated directory such as /etc/nico/flake: an absolute path of at least two components of letters, digits and \". _ + : -\", without \".\" or \"..\" components or a trailing \"/\", and not a system directory (/nix, /usr, /boot, /etc/ssh, /var/lib, a home directory and the like)."
+  }
+}
+
+variable "restore" {
+  description = "Restore the cluster from an etcd snapshot: `{ snapshot = \"<name as k3s etcd-snapshot ls prints it>\", generation = <whole number> }`. Raising the generation restores the snapshot once: k3s resets the cluster from it on the init node (from the snapshot directory of a control-plane node, else from etcd_snapshots.s3), then every other control-plane node rejoins with empty etcd data and the workers reconnect. EVERYTHING WRITTEN TO THE CLUSTER AFTER THE SNAPSHOT IS LOST. Lowering the generation, removing it, or setting it on the apply that creates the cluster restores nothing. Null: no restore."
+  type        = any
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.restore == null || try(length(setsubtract(keys(var.restore), ["snapshot", "generation"])) == 0 && length(setintersection(keys(var.restore), ["snapshot", "generation"])) == 2 && alltrue([for k, v in var.restore : v != null]), false)
+    error_message = "The restore must be an object { snapshot = \"<snapshot name>\", generation = <whole number> }, both set, with no other attribute.${try(length(setsubtract(keys(var.restore), ["snapshot", "generation"])) > 0 ? " Unknown: ${join(", ", sort(setsubtract(keys(var.restore), ["snapshot", "generation"])))}." : "", "")}"
+  }
+
+  validation {
+    condition     = try(var.restore.snapshot == null, true) || try(can(regex("^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$", var.restore.snapshot)), false)
+    error_message = "The restore.snapshot must be the name of an etcd snapshot as `k3s etcd-snapshot ls` prints it (such as pre-apply-20261206-041502-cp-01-1796530502): 1 to 255 letters, digits, \".\", \"_\", \"+\" or \"-\", starting with a letter or digit.${try(" Got: \"${try(substr(tostring(var.restore.snapshot), 0, 40), "(not a string)")}\".", "")}"
+  }
+
+  validation {
+    condition     = try(var.restore.generation == null, true) || try(var.restore.generation >= 1 && var.restore.generation <= 1000000000 && floor(var.restore.generation) == var.restore.generation, false)
+    error_message = "The restore.generation must be a whole number from 1 to 1000000000: raise it to restore the snapshot."
   }
 }
 

@@ -48,6 +48,8 @@ export interface Call {
   rollback?: { from: number; to: number };
   /** Only for a `k3s etcd-snapshot save` that succeeded: what it saved, and where (standins/k3s-etcd-snapshot.sh). */
   snapshot?: { name: string; dir: string; s3: boolean; bucket: string; endpoint: string; region: string; folder: string; endpointCa: string; accessKeyId: string; secretKeySha256: string };
+  /** Only for a `k3s server --cluster-reset` that succeeded: the cluster reset and the snapshot restored (standins/k3s-cluster-reset.sh). */
+  reset?: { cluster: string; restorePath: string };
   /** Only for nixos-install in the installer: the system and what was on /mnt (the extra files) then. */
   install?: { system: string; extraFiles: FlakeEntry[]; hostKey: string };
   /** Only for the runner's `nix build`: the installable and the files of its flake directory. */

@@ -19,12 +19,15 @@ export interface ModelCluster {
   members: string[];
   /** Node password secrets (`<node>.node-password.k3s`). */
   secrets: string[];
+  /** Pods a test put in the cluster (placePods), as `<ns>/<name>`: part of what a snapshot holds. */
+  pods: string[];
   nodes: Record<string, ModelNode>;
 }
 
 /** What a node's k3s service came to at its last start. */
 export interface ModelProcess {
-  state: 'running' | 'failed' | 'rejected' | 'unregistered';
+  /** stopped: the unit is stopped (systemctl stop), or k3s exited after a cluster reset. */
+  state: 'running' | 'failed' | 'rejected' | 'unregistered' | 'stopped';
   /** The cluster id it belongs to, or '-' when it never got that far. */
   cluster: string;
   /** Still running from the disk it started on (not wiped, reinstalled or cleaned). */

@@ -11,7 +11,7 @@
 # change at a time whatever the graph's shape (runner-state.sh).
 #
 # Environment (all NICO_*):
-#   ACTION            deploy | remove | forget | install
+#   ACTION            deploy | remove | forget | install | snapshot | restore
 #   NODE ROLE         node name; init | joiner | worker
 #   SSH_HOST SSH_PORT SSH_USER HOST_KEY (may be empty: not checked)  SSH_KEY (the machine key)
 #   CONNECT_TIMEOUT   seconds for one SSH connection to be established

@@ -68,6 +68,7 @@ case $NICO_ACTION in
 deploy) deploy ;;
 install) install ;;
 snapshot) snapshot ;;
+restore) restore ;;
 remove) remove ;;
 forget)
   lock_acquire control-plane 1 "control-plane nodes change one at a time"

@@ -1,6 +1,6 @@
 # shellcheck shell=sh
 # Prints the cluster model as one JSON object, for the tests (harness/cluster.ts):
-# { "ids": [...], "clusters": { "<id>": { "members": [...], "secrets": [...], "nodes": { "<name>":
+# { "ids": [...], "clusters": { "<id>": { "members": [...], "secrets": [...], "pods": [...], "nodes": { "<name>":
 #   { "ready", "unschedulable", "role", "labels", "taints", "annotations" } } } },
 #   "processes": { "<node>": { "state", "cluster", "alive", "message" } } }
 # Run as: NICO_TEST_LAB=<lab dir> sh <lab dir>/lib/k3s-dump.sh
@@ -41,6 +41,8 @@ if [ -f "$K3S_MODEL/ids" ]; then
     awk '{ print $2 }' "$K3S_MODEL/$id/members" | list
     printf ',"secrets":'
     ls "$K3S_MODEL/$id/secrets" | list
+    printf ',"pods":'
+    cat "$K3S_MODEL/$id/pods/"* 2>/dev/null | cut -d ' ' -f 1 | list
     printf ',"nodes":{'
     nsep=""
     for n in $(ls "$K3S_MODEL/$id/nodes"); do

@@ -53,14 +53,33 @@ if [ "$s3" = true ]; then
 fi
 
 full="$name-$NICO_TEST_NODE-$(date +%s)"
+# What a snapshot holds: the cluster's keyspace (Node objects, pods, secrets) and its bootstrap data,
+# encrypted with the token (pkg/cluster/storage.go); here a tar of the model's keyspace and a hash
+# of the token's password, which a cluster reset restores (k3s-cluster-reset.sh).
+id=$(proc_field "$NICO_TEST_NODE" 2)
+snapshot_to() {
+  model_lock
+  st=$(mktemp -d)
+  tok=$(cat "$K3S_MODEL/$id/token")
+  password_hash "${tok##*:}" >"$st/token-hash"
+  for part in nodes pods secrets; do
+    if [ -d "$K3S_MODEL/$id/$part" ]; then cp -R "$K3S_MODEL/$id/$part" "$st/"; fi
+  done
+  tar -czf "$1" -C "$st" .
+  rm -rf "$st"
+  model_unlock
+}
 # /var/lib/rancher is this node's own tmpfs; another directory is only recorded.
 if [ -z "$dir" ]; then
   mkdir -p /var/lib/rancher/k3s/server/db/snapshots
-  : >"/var/lib/rancher/k3s/server/db/snapshots/$full"
+  snapshot_to "/var/lib/rancher/k3s/server/db/snapshots/$full"
 fi
 echo "Snapshot $full saved."
 secret=""
 if [ "$s3" = true ]; then
+  # The lab's S3: pkg/etcd/s3/s3.go uploads to <folder>/<name> in the bucket.
+  mkdir -p "$NICO_TEST_LAB/s3/$bucket${folder:+/$folder}"
+  snapshot_to "$NICO_TEST_LAB/s3/$bucket${folder:+/$folder}/$full"
   echo "Snapshot $full saved."
   # Only a hash of the secret key is recorded: the calls file is test output.
   [ -z "${AWS_SECRET_ACCESS_KEY:-}" ] || secret=$(printf '%s' "$AWS_SECRET_ACCESS_KEY" | sha256sum | cut -c1-64)

@@ -11,8 +11,11 @@
 #                                           labels, annotations ("key=value" lines), taints
 #                                           ("key[=value]:Effect" lines)
 #   $K3S_MODEL/<id>/pods/<node>             pods a test put on the node: "<ns>/<name> <owner kind|none>"
+#   $K3S_MODEL/<id>/resets                  one line per cluster reset: "<id> <node> <restored snapshot>"
+#   $NICO_TEST_LAB/s3/<bucket>/<folder>/<name>  the lab's S3: snapshots saved with --etcd-s3
 #   $K3S_MODEL/proc/<node>                  the node's k3s process: "<state> <cluster id> <instance> <message>"
-#                                           state: running (registered), failed, rejected, unregistered
+#                                           state: running (registered), failed, rejected, unregistered,
+#                                           stopped (the unit is stopped, or k3s exited after a reset)
 #
 # On the node's own disk (its private mounts), as k3s keeps them:
 #   /var/lib/rancher/k3s/server/db/etcd/name and .../member/wal   (pkg/etcd/etcd.go setName, IsInitialized)
@@ -49,6 +52,8 @@ node_disk() {
 process_alive() {
   pa_instance=$(proc_field "$1" 3)
   [ -n "$pa_instance" ] || return 1
+  # Stopped (systemctl stop, or exited after a cluster reset): no process until the unit starts.
+  [ "$(proc_field "$1" 1)" != stopped ] || return 1
   [ ! -e "$NICO_TEST_LAB/nodes/$1/control.broken" ] || return 1
   [ "$(node_control "$1" apiDown)" != true ] || return 1
   [ "$(node_disk "$1" 'cat /var/lib/rancher/k3s/standin-instance')" = "$pa_instance" ]

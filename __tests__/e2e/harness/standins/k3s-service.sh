@@ -85,8 +85,16 @@ k3s_server_start() {
     id=$(cat "$ETCD_DIR/standin-cluster")
     name=$(cat "$ETCD_DIR/name")
     # pkg/etcd/etcd.go Test: a server whose member was removed is "not a member of the etcd cluster".
+    # After a cluster reset elsewhere this is how a server that kept its old data ends: k3s's reset
+    # says to "Backup and delete ${datadir}/server/db on each peer etcd server" (k3s-cluster-reset.sh).
     grep -q "^$name " "$K3S_MODEL/$id/members" 2>/dev/null ||
       refuse "$id" "level=fatal msg=\"etcd: this server is a not a member of the etcd cluster\""
+    # pkg/cluster/storage.go: data restored from a snapshot of another token never opens (k3s-cluster-reset.sh).
+    [ ! -e "$ETCD_DIR/standin-token-mismatch" ] ||
+      refuse "$id" "level=fatal msg=\"bootstrap data already found and encrypted with different token\""
+    # pkg/cluster/managed.go Cluster.start: the first start after a reset removes the reset-flag and
+    # (deleteNodePasswdSecret) this node's password secret, which the restored snapshot may hold stale.
+    if [ -e "$K3S_DATA/server/db/reset-flag" ]; then rm -f "$K3S_DATA/server/db/reset-flag" "$K3S_MODEL/$id/secrets/$me.node-password.k3s"; fi
   elif [ -z "$server_url" ]; then
     # pkg/cluster/bootstrap.go shouldBootstrapLoad: not initialized and no join URL -> "Managed etcd
     # cluster initializing": pkg/etcd/etcd.go newCluster starts a NEW etcd cluster of one member,
