@@ -103,7 +103,7 @@ export class ClusterDeployment extends Construct {
     local(
       this,
       'node_host_keys',
-      '${{ for n in concat(local.cluster.control_plane, local.cluster.workers) : n.name => contains(keys(local.installed_names), n.name) ? trimspace(tls_private_key.host_key[n.name].public_key_openssh) : n.host_key }}',
+      '${{ for n in concat(local.cluster.control_plane, local.cluster.workers) : n.name => lookup(local.installed_names, n.name, null) != null ? trimspace(tls_private_key.host_key[n.name].public_key_openssh) : n.host_key }}',
     );
     local(this, 'gone_names', '${{ for name, n in local.deploy_nodes : name => name if n.gone }}');
     // The control-plane nodes other nodes reach through (drain, Node deletion, the flake lock), init first.
@@ -131,7 +131,7 @@ export class ClusterDeployment extends Construct {
     local(
       this,
       'node_config_hash',
-      `\${{ for name, n in local.deploy_nodes : name => ${CONFIGURATION_HASH('merge(n, { install = n.gone ? n.install : contains(keys(local.installed_names), name) })')} }}`,
+      `\${{ for name, n in local.deploy_nodes : name => ${CONFIGURATION_HASH('merge(n, { install = n.gone ? n.install : lookup(local.installed_names, name, null) != null })')} }}`,
     );
 
     const checks = props.dependsOn ?? [];

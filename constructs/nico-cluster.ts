@@ -122,6 +122,7 @@ export const STACK_LEVEL_RESOURCES = [
   // Newer than 0.1, listed for the same reason.
   'terraform_data.pre_change_snapshot',
   'terraform_data.install_record',
+  'terraform_data.install_guard',
   'terraform_data.restore',
 ] as const;
 

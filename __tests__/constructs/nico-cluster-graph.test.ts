@@ -52,7 +52,7 @@ describe('NicoClusterGraph (the content of the HCL module)', () => {
     expect(config.variable.deploy.default).toBe(false);
     expect(config.locals.deploy).toBe('${var.deploy}');
     const nodes = config.resource.terraform_data;
-    expect(Object.keys(nodes).sort()).toEqual(['cluster', 'control_plane', 'forget', 'init_node', 'input_checks', 'install', 'install_record', 'pre_change_snapshot', 'restore', 'teardown', 'worker']);
+    expect(Object.keys(nodes).sort()).toEqual(['cluster', 'control_plane', 'forget', 'init_node', 'input_checks', 'install', 'install_guard', 'install_record', 'pre_change_snapshot', 'restore', 'teardown', 'worker']);
     expect(nodes.init_node.for_each).toBe('${local.deploy_names.init}');
     expect(nodes.control_plane.for_each).toBe('${local.deploy_names.joiner}');
     expect(nodes.worker.for_each).toBe('${local.deploy_names.worker}');

@@ -52,14 +52,15 @@ locals {
   kubernetes_credentials = sensitive({ host = "https://${local.cluster.vip}:6443", cluster_ca_certificate = tls_self_signed_cert.k3s_ca["server-ca"].cert_pem, client_certificate = tls_locally_signed_cert.k3s_admin.cert_pem, client_key = tls_private_key.k3s_admin.private_key_pem })
   module_address         = var.module_address == null ? "module.<name>." : "${var.module_address}."
   nix_templates_dir      = "${path.module}/nix-templates"
-  node_config_hash       = { for name, n in local.deploy_nodes : name => sha256(jsonencode([local.flake_hash, local.node_settings[merge(n, { install = n.gone ? n.install : contains(keys(local.installed_names), name) }).role == "worker" ? "worker" : "control_plane"], { for k, v in merge(n, { install = n.gone ? n.install : contains(keys(local.installed_names), name) }) : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }])) }
-  node_host_keys         = { for n in concat(local.cluster.control_plane, local.cluster.workers) : n.name => contains(keys(local.installed_names), n.name) ? trimspace(tls_private_key.host_key[n.name].public_key_openssh) : n.host_key }
+  node_config_hash       = { for name, n in local.deploy_nodes : name => sha256(jsonencode([local.flake_hash, local.node_settings[merge(n, { install = n.gone ? n.install : lookup(local.installed_names, name, null) != null }).role == "worker" ? "worker" : "control_plane"], { for k, v in merge(n, { install = n.gone ? n.install : lookup(local.installed_names, name, null) != null }) : k => v if !contains(["ssh_host", "ssh_port", "host_key", "gone"], k) }])) }
+  node_host_keys         = { for n in concat(local.cluster.control_plane, local.cluster.workers) : n.name => lookup(local.installed_names, n.name, null) != null ? trimspace(tls_private_key.host_key[n.name].public_key_openssh) : n.host_key }
   node_script            = join("", [for part in ["common.sh", "ssh.sh", "runner-state.sh", "peers.sh", "deploy.sh", "remove.sh", "install.sh", "snapshot.sh", "restore.sh", "main.sh"] : file("${local.templates_dir}/nico-node/${part}")])
   node_settings = {
     control_plane = merge({ vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface, name = local.cluster.name, vrrp_router_id = local.cluster.vrrp_router_id }, merge(anytrue([for k, v in local.cluster.etcd_snapshots : v != null if k != "before_changes"]) ? { etcd_snapshots = { for k, v in local.cluster.etcd_snapshots : k => v if k != "before_changes" } } : {}, nonsensitive(local.etcd_s3_env == null) ? {} : { etcd_s3_credentials = nonsensitive(sha256(local.etcd_s3_env)) }, local.etcd_s3_endpoint_ca == null ? {} : { etcd_s3_endpoint_ca = sha256(local.etcd_s3_endpoint_ca) }))
     worker        = { vip = local.cluster.vip, prefix_length = local.cluster.prefix_length, gateway = local.cluster.gateway, nameservers = local.cluster.nameservers, interface = local.cluster.interface }
   }
   output_dir          = coalesce(var.output_dir, "${path.root}/out/${var.name}")
+  present_names       = { for name, n in local.deploy_nodes : name => name if !n.gone }
   restore             = var.restore == null ? null : { snapshot = tostring(var.restore.snapshot), generation = tonumber(var.restore.generation) }
   rule_network        = try(cidrhost("${var.control_plane[0].ip}/${var.prefix_length}", 0), null)
   rule_node_endpoints = [for n in local.rule_nodes : n.endpoint if n.endpoint != null]
@@ -459,7 +460,7 @@ resource "terraform_data" "install" {
     ssh_user         = local.cluster.ssh_user
   }
   triggers_replace = local.deploy_nodes[each.key].install_generation
-  depends_on       = [terraform_data.input_checks]
+  depends_on       = [terraform_data.input_checks, terraform_data.install_guard]
 
   lifecycle {
     ignore_changes = [input]
@@ -472,19 +473,26 @@ resource "terraform_data" "install" {
   }
 }
 
+resource "terraform_data" "install_guard" {
+  count = local.deploy ? 1 : 0
+  input = {}
+
+  lifecycle {
+    precondition {
+      condition     = alltrue([for name, r in terraform_data.install_record : !local.deploy_nodes[name].install || r.input.installed])
+      error_message = join(" ", [for name, r in terraform_data.install_record : "${name} runs a system nico-cluster did not install (install was off when it joined), and install is now on for it: an install WIPES ITS DISK, so nothing is installed by turning install on. To install it, run: terraform apply -replace='${local.module_address}terraform_data.install_record[\"${name}\"]'. Otherwise set install = false on that node." if !(!local.deploy_nodes[name].install || r.input.installed)])
+    }
+  }
+}
+
 resource "terraform_data" "install_record" {
-  for_each = { for name, n in local.deploy_nodes : name => name if !n.gone }
+  for_each = local.present_names
   input = {
     installed = local.deploy_nodes[each.key].install
   }
 
   lifecycle {
     ignore_changes = [input]
-
-    postcondition {
-      condition     = !local.deploy_nodes[each.key].install || self.input.installed
-      error_message = "${each.key} runs a system nico-cluster did not install (install was off when it joined), and install is now on for it: an install WIPES ITS DISK, so nothing is installed by turning install on. To install it, run: terraform apply -replace='${local.module_address}terraform_data.install_record[\"${each.key}\"]'. Otherwise set install = false on that node."
-    }
   }
 }
 
@@ -598,7 +606,7 @@ data "tls_public_key" "given" {
 
 check "host_keys_pinned" {
   assert {
-    condition     = !local.deploy || alltrue([for name, key in local.node_host_keys : key != null || contains(keys(local.gone_names), name)])
-    error_message = "Trust on first use: node(s) ${join(", ", sort([for name, key in local.node_host_keys : name if key == null && !contains(keys(local.gone_names), name)]))} have no host_key and are not installed by Terraform: every connection to them accepts whatever host key answers at their address, and sends them the secrets. Pin each with host_key (its /etc/ssh/ssh_host_ed25519_key.pub, compared out of band), or let Terraform install it (install)."
+    condition     = !local.deploy || alltrue([for name, key in local.node_host_keys : key != null || lookup(local.gone_names, name, null) != null])
+    error_message = "Trust on first use: node(s) ${join(", ", sort([for name, key in local.node_host_keys : name if key == null && lookup(local.gone_names, name, null) == null]))} have no host_key and are not installed by Terraform: every connection to them accepts whatever host key answers at their address, and sends them the secrets. Pin each with host_key (its /etc/ssh/ssh_host_ed25519_key.pub, compared out of band), or let Terraform install it (install)."
   }
 }
