@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { stateResources, tempDir } from '../helpers/terraform';
 import { Call, TestLab } from './harness';
-import { ClusterRuns, startClusterLab, switches } from './support';
+import { ClusterRuns, maxOverlap, startClusterLab, switches } from './support';
 import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
 
 jest.setTimeout(20 * 60 * 1000);
@@ -15,7 +15,7 @@ const ADDRESS: Record<string, string> = {
   'i-01': '127.0.0.41', 'i-02': '127.0.0.42', 'i-03': '127.0.0.43',
   // Each its own one-node cluster: an impostor after the kexec, a slow reboot, a port forward,
   // install turned off after the install, an installed system that never boots.
-  'i-04': '127.0.0.44', 'i-05': '127.0.0.45', 'i-06': '127.0.0.46', 'i-07': '127.0.0.47', 'i-08': '127.0.0.48',
+  'i-04': '127.0.0.44', 'i-05': '127.0.0.45', 'i-06': '127.0.0.46', 'i-07': '127.0.0.47', 'i-08': '127.0.0.48', 'i-09': '127.0.0.49',
 };
 // i-06 is reached through "a port forward": its SSH port is 2203 before, during and after the install.
 const PORTS: Record<string, number> = { 'i-06': 2203 };
@@ -87,6 +87,12 @@ describe('a cluster whose machines are installed first', () => {
       expect(deploy.args[2]).toMatch(new RegExp(`#${n}$`));
     }
     expect(switches(first.calls).find((c) => c.node === 'i-03')!.args[2]).toMatch(/#i-03$/);
+    // README: "installs run in parallel": the two nodes' installs (first nixos-anywhere run to the end of the last) overlap.
+    const window = (n: string) => {
+      const runs = installs(first.calls).filter((c) => c.node === n);
+      return { start: Math.min(...runs.map((c) => c.start)), end: Math.max(...runs.map((c) => c.end)) };
+    };
+    expect(maxOverlap([window('i-01'), window('i-02')])).toBe(2);
   });
 
   test("then the extra files held the node's Terraform-made host key and its secrets, root-only", () => {
@@ -238,6 +244,18 @@ describe('an install that must hold against what answers at the address', () => 
       /nico: i-08: error: the installed system did not answer within 10s \(readyTimeoutSeconds\) after its reboot: .*Check its console: does it boot \(firmware, disk\), and does 22 reach its port 22\?/,
     );
     expect(commandsOn(result.calls, 'i-08').filter((c) => PHASES.includes(c))).toEqual(PHASES);
+    expect(switches(result.calls)).toEqual([]);
+  });
+
+  test('given a machine that answers with another host key after its reboot, when applied, then the install fails at once naming the key (no wait for readyTimeoutSeconds) and nothing is deployed', async () => {
+    control('i-09', { installedHostKey: 'impostor' });
+    const result = await apply(alone('otherkey', 'i-09', {}, { readyTimeoutSeconds: 600, sshConnectTimeoutSeconds: 2 }));
+    expect(result.code).not.toBe(0);
+    const said = result.output.replace(/\s+/g, ' ');
+    expect(said).toMatch(/nico: i-09: error: after the install 127\.0\.0\.49 port 22 answers, but not as the installed system/);
+    // Not the timeout path: a wrong key ends the wait at once, the 600 s bound is never reached.
+    expect(said).not.toMatch(/did not answer within 600s/);
+    expect(commandsOn(result.calls, 'i-09').filter((c) => PHASES.includes(c))).toEqual(PHASES);
     expect(switches(result.calls)).toEqual([]);
   });
 
