@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { ClusterDescription } from '../../constructs';
 import { tempDir } from '../helpers/terraform';
 import { Call, TestLab } from './harness';
 import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
@@ -20,6 +21,10 @@ export const MAX_UNAVAILABLE = 2;
 export interface RolloutLab {
   readonly lab: TestLab;
   readonly runs: ClusterRuns;
+  /** The cluster with maxUnavailable 2 and short timeouts, plus `extra` settings. */
+  cluster(extra?: Partial<ClusterDescription>): ClusterDescription;
+  /** Applies `d` and returns the result with the stand-ins' calls of that apply. */
+  apply(d: ClusterDescription): Promise<Awaited<ReturnType<ClusterRuns['apply']>> & { calls: Call[] }>;
 }
 
 /** Starts the file's lab (beforeAll), stops it (afterAll), checks every scenario for printed secrets. */
@@ -44,6 +49,13 @@ export function rolloutLab(name: string): RolloutLab {
     },
     get runs() {
       return runs;
+    },
+    cluster: (extra = {}) =>
+      runs.description('rollout', MASTERS, WORKERS, {}, { maxUnavailable: MAX_UNAVAILABLE, readyTimeoutSeconds: 4, sshConnectTimeoutSeconds: 3, ...extra }),
+    async apply(d) {
+      lab.clearCalls();
+      const result = await runs.apply(d);
+      return { ...result, calls: lab.calls() };
     },
   };
 }

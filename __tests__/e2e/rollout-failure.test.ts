@@ -1,5 +1,5 @@
 import { TestLab } from './harness';
-import { cordoned, firstFailure as firstFailureOf, kubectl, MASTERS, MAX_UNAVAILABLE, nodeOf, rolloutLab, switched, WORKERS } from './rollout-failure-lab';
+import { cordoned, firstFailure as firstFailureOf, kubectl, MAX_UNAVAILABLE, nodeOf, rolloutLab, switched, WORKERS } from './rollout-failure-lab';
 import { ClusterRuns, maxOverlap } from './support';
 
 // Issue 21, workers: a bad change stops the rollout at its first failed worker, never more than
@@ -12,14 +12,7 @@ let runs: ClusterRuns;
 beforeAll(() => ({ lab, runs } = r));
 const firstFailure = () => firstFailureOf(lab);
 
-const cluster = (extra = {}) =>
-  runs.description('rollout', MASTERS, WORKERS, {}, { maxUnavailable: MAX_UNAVAILABLE, readyTimeoutSeconds: 4, sshConnectTimeoutSeconds: 3, ...extra });
-
-async function apply(d: ReturnType<typeof cluster>) {
-  lab.clearCalls();
-  const result = await runs.apply(d);
-  return { ...result, calls: lab.calls() };
-}
+const { cluster, apply } = r;
 
 describe('a 3+5 cluster with maxUnavailable = 2', () => {
   test('given a first deploy, then every node comes up', async () => {
