@@ -1,6 +1,6 @@
 import { DataResource } from 'cdktf';
 import { Construct } from 'constructs';
-import { hclObject } from './node-deployment';
+import { clusterStepProvisioner } from './cluster-step';
 
 /** Address of the step that restores the cluster from an etcd snapshot (`restore`). */
 export const CLUSTER_RESTORE = 'terraform_data.restore';
@@ -27,37 +27,28 @@ export class ClusterRestore extends Construct {
   constructor(scope: Construct, id: string, props: ClusterRestoreProps) {
     super(scope, id);
     const resource = new DataResource(this, 'resource', {
-      input: { snapshot: '${try(local.restore.snapshot, "")}', generation: '${try(local.restore.generation, 0)}' },
+      input: {
+        snapshot: '${try(local.restore.snapshot, "")}',
+        generation: '${try(local.restore.generation, 0)}',
+      },
     });
     resource.overrideLogicalId(CLUSTER_RESTORE.split('.')[1]);
     resource.addOverride('count', '${local.deploy && local.restore != null ? 1 : 0}');
     resource.addOverride('triggers_replace', '${{ generation = try(local.restore.generation, 0) }}');
     resource.addOverride('lifecycle.ignore_changes', ['input']);
     resource.addOverride('depends_on', [...props.dependsOn]);
-    resource.addOverride('provisioner', [
-      {
-        'local-exec': {
-          interpreter: ['/bin/sh', '-c'],
-          command: 'eval "$NICO_SCRIPT"',
-          environment: `\${${hclObject({
-            NICO_SCRIPT: 'local.node_script',
-            NICO_ACTION: '"restore"',
-            NICO_NODE: '"restore"',
-            NICO_SSH_USER: 'local.cluster.ssh_user',
-            // Unmarked for the script only, as for the deployments (node-deployment.ts).
-            NICO_SSH_KEY: 'nonsensitive(sensitive(local.ssh_private_key))',
-            NICO_CONNECT_TIMEOUT: 'local.cluster.ssh_connect_timeout_seconds',
-            NICO_READY_TIMEOUT: 'local.cluster.ready_timeout_seconds',
-            NICO_PEERS: 'join("\\n", [for p in local.deploy_peers : p.line])',
-            NICO_WORKERS:
-              'join("\\n", [for n in local.cluster.workers : join(" ", [n.name, n.ssh_host, n.ssh_port, local.node_host_keys[n.name] == null ? "" : local.node_host_keys[n.name]]) if !n.gone])',
-            NICO_CLUSTER_ID: 'local.cluster_id',
-            NICO_RESTORE_SNAPSHOT: 'self.input.snapshot',
-            NICO_RESTORE_GENERATION: 'self.input.generation',
-            NICO_RESTORE_NEW_CLUSTER: 'try(terraform_data.cluster[0].input.created, "") == plantimestamp()',
-          })}}`,
-        },
-      },
-    ]);
+    resource.addOverride(
+      'provisioner',
+      clusterStepProvisioner('restore', 'restore', {
+        NICO_READY_TIMEOUT: 'local.cluster.ready_timeout_seconds',
+        NICO_PEERS: 'join("\\n", [for p in local.deploy_peers : p.line])',
+        NICO_WORKERS:
+          'join("\\n", [for n in local.cluster.workers : join(" ", [n.name, n.ssh_host, n.ssh_port, local.node_host_keys[n.name] == null ? "" : local.node_host_keys[n.name]]) if !n.gone])',
+        NICO_CLUSTER_ID: 'local.cluster_id',
+        NICO_RESTORE_SNAPSHOT: 'self.input.snapshot',
+        NICO_RESTORE_GENERATION: 'self.input.generation',
+        NICO_RESTORE_NEW_CLUSTER: 'try(terraform_data.cluster[0].input.created, "") == plantimestamp()',
+      }),
+    );
   }
 }

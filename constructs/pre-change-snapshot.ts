@@ -1,6 +1,6 @@
 import { DataResource } from 'cdktf';
 import { Construct } from 'constructs';
-import { hclObject } from './node-deployment';
+import { clusterStepProvisioner } from './cluster-step';
 
 /** Address of the snapshot every control-plane deployment waits for. */
 export const PRE_CHANGE_SNAPSHOT = 'terraform_data.pre_change_snapshot';
@@ -35,34 +35,26 @@ const SNAPSHOT_ARGS =
 export class PreChangeSnapshot extends Construct {
   constructor(scope: Construct, id: string, props: PreChangeSnapshotProps) {
     super(scope, id);
-    const resource = new DataResource(this, 'resource', { input: { name: 'pre-apply-${formatdate("YYYYMMDD-hhmmss", timestamp())}' } });
+    const resource = new DataResource(this, 'resource', {
+      input: {
+        name: 'pre-apply-${formatdate("YYYYMMDD-hhmmss", timestamp())}',
+      },
+    });
     resource.overrideLogicalId(PRE_CHANGE_SNAPSHOT.split('.')[1]);
     resource.addOverride('count', '${local.deploy && local.cluster.etcd_snapshots.before_changes ? 1 : 0}');
     resource.addOverride('triggers_replace', '${{ for name, n in local.deploy_nodes : name => local.node_config_hash[name] if n.role != "worker" }}');
     resource.addOverride('lifecycle.ignore_changes', ['input']);
     resource.addOverride('depends_on', [...props.dependsOn]);
-    resource.addOverride('provisioner', [
-      {
-        'local-exec': {
-          interpreter: ['/bin/sh', '-c'],
-          command: 'eval "$NICO_SCRIPT"',
-          environment: `\${${hclObject({
-            NICO_SCRIPT: 'local.node_script',
-            NICO_ACTION: '"snapshot"',
-            NICO_NODE: '"etcd-snapshot"',
-            NICO_SSH_USER: 'local.cluster.ssh_user',
-            // Unmarked for the script only, as for the deployments (node-deployment.ts).
-            NICO_SSH_KEY: 'nonsensitive(sensitive(local.ssh_private_key))',
-            NICO_CONNECT_TIMEOUT: 'local.cluster.ssh_connect_timeout_seconds',
-            NICO_PEERS: 'join("\\n", [for p in local.deploy_peers : p.line])',
-            NICO_CLUSTER_ID: 'local.cluster_id',
-            NICO_SNAPSHOT_NAME: 'self.input.name',
-            NICO_SNAPSHOT_ARGS: SNAPSHOT_ARGS,
-            NICO_SNAPSHOT_S3_ENV: 'nonsensitive(sensitive(local.etcd_s3_env == null ? "" : local.etcd_s3_env))',
-            NICO_SNAPSHOT_S3_CA: 'local.etcd_s3_endpoint_ca == null ? "" : local.etcd_s3_endpoint_ca',
-          })}}`,
-        },
-      },
-    ]);
+    resource.addOverride(
+      'provisioner',
+      clusterStepProvisioner('snapshot', 'etcd-snapshot', {
+        NICO_PEERS: 'join("\\n", [for p in local.deploy_peers : p.line])',
+        NICO_CLUSTER_ID: 'local.cluster_id',
+        NICO_SNAPSHOT_NAME: 'self.input.name',
+        NICO_SNAPSHOT_ARGS: SNAPSHOT_ARGS,
+        NICO_SNAPSHOT_S3_ENV: 'nonsensitive(sensitive(local.etcd_s3_env == null ? "" : local.etcd_s3_env))',
+        NICO_SNAPSHOT_S3_CA: 'local.etcd_s3_endpoint_ca == null ? "" : local.etcd_s3_endpoint_ca',
+      }),
+    );
   }
 }
