@@ -278,7 +278,9 @@ describe('an install killed before the installed system booted', () => {
     // Terraform made, which every later connection pins.
     fs.appendFileSync(lab.node('k-03').controlFile, 'diskoSeconds=40\n');
     const d = alone('killeddisko', 'k-03', { installGeneration: 2 });
-    const killed = await applyKilled(d, 'k-03', before, (out) => /### Formatting hard drive with disko ###/.test(out));
+    // Killed once disko runs on the machine: nixos-anywhere prints its banner before its ssh reaches the machine.
+    const diskoRuns = () => lab.started().some((c) => c.node === 'k-03' && c.command === 'disko');
+    const killed = await applyKilled(d, 'k-03', before, (out) => /### Formatting hard drive with disko ###/.test(out) && diskoRuns());
     expect(killed.output).not.toMatch(/### Copying extra files ###/);
     await expectNoAnywhereLeft();
     // The disk wipe already under way on the machine ends by itself (its ssh client is gone, not it).

@@ -214,8 +214,14 @@ export class TestLab {
     return readCalls(this.callsFile);
   }
 
+  /** The stand-in calls that began (ended or not), oldest first: `calls()` has only those that ended. */
+  started(): Pick<Call, 'node' | 'command' | 'start'>[] {
+    return readCalls(join(this.dir, 'started.jsonl'));
+  }
+
   clearCalls(): void {
     writeFileSync(this.callsFile, '');
+    writeFileSync(join(this.dir, 'started.jsonl'), '');
   }
 
   /** Kills our sshds and anything else in the namespace, deletes it and the lab dir. Safe to call twice. */

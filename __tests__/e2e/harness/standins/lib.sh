@@ -37,6 +37,8 @@ standin_begin() {
   STANDIN_ARGS_JSON="[$(json_strs "$@")]"
   STANDIN_START=$(date +%s%3N)
   STANDIN_EXTRA=""
+  # What is under way (calls.jsonl has what ended): a test can act while a long call runs.
+  (flock 9 && printf '{"node":"%s","command":"%s","start":%s}\n' "$NICO_TEST_NODE" "$STANDIN_CMD" "$STANDIN_START" >>"$NICO_TEST_LAB/started.jsonl") 9>>"$NICO_TEST_LAB/calls.lock"
   # A dropped SSH session or a killed provisioner still leaves a record.
   trap 'finish 129' HUP
   trap 'finish 130' INT
