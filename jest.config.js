@@ -3,6 +3,9 @@
 const base = {
   preset: 'ts-jest',
   testEnvironment: 'node',
+  // Source maps on for the tests only (tsconfig.json has them off for the build): without them a
+  // failure names a line of the compiled file, not of the test.
+  transform: { '^.+\\.tsx?$': ['ts-jest', { tsconfig: { sourceMap: true } }] },
 };
 
 // Workers: the e2e files spend most of their time waiting (stand-in sleeps, SSH, readiness polls), so
