@@ -11,8 +11,9 @@ const path = require('path');
 const Sequencer = require('@jest/test-sequencer').default;
 
 const ESTIMATE = {
-  '__tests__/e2e/install.test.ts': 300,
   '__tests__/e2e/install-kill.test.ts': 290,
+  '__tests__/e2e/install-machine.test.ts': 170,
+  '__tests__/e2e/install.test.ts': 100,
   '__tests__/e2e/lifecycle.test.ts': 110,
   '__tests__/e2e/deploy.test.ts': 100,
   '__tests__/e2e/lifecycle-nodes.test.ts': 95,

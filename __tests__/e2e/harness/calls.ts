@@ -52,6 +52,8 @@ export interface Call {
   reset?: { cluster: string; restorePath: string };
   /** Only for nixos-install in the installer: the system and what was on /mnt (the extra files) then. */
   install?: { system: string; extraFiles: FlakeEntry[]; hostKey: string };
+  /** Only for the kexec of an install: the sha256 of the tarball nixos-anywhere uploaded (a kexecUrl that is a local file). */
+  uploaded?: string;
   /** Only for the runner's `nix build`: the installable and the files of its flake directory. */
   build?: { installable: string; files: string[] };
 }

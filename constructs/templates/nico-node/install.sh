@@ -15,6 +15,12 @@ install() {
     fail "installing NixOS needs Nix with flakes on the machine that runs Terraform (nixos-anywhere runs through \`nix run\`); nix is not on PATH"
   nix --extra-experimental-features 'nix-command flakes' flake --help >/dev/null 2>&1 ||
     fail "installing NixOS needs Nix with flakes on the machine that runs Terraform; \`nix flake\` does not work with this nix ($(nix --version 2>&1 | head -n 1))"
+  # A kexecUrl path is uploaded from here, and only when it is a file here (nixos-anywhere.sh runKexec,
+  # `[[ -f $kexecUrl ]]`): otherwise it would ask the machine to download the path, and fail there.
+  case ${NICO_KEXEC_URL:-} in
+  /*) [ -f "$NICO_KEXEC_URL" ] && [ -r "$NICO_KEXEC_URL" ] ||
+    fail "kexecUrl (kexec_url in the HCL module) $NICO_KEXEC_URL is not a readable file on the machine that runs Terraform: a path is uploaded from this machine (an http(s) URL is downloaded by the machine being installed)" ;;
+  esac
   # Before the install the machine presents the key given as hostKey (a rescue system's, the old
   # distribution's; main.sh pinned it). Without hostKey, the key of this first connection is pinned
   # for the whole install.
