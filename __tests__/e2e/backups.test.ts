@@ -169,6 +169,32 @@ describe('a 3+1 cluster with snapshots before changes (the default)', () => {
     expect(await runs.planExitCode(d)).toBe(0);
   });
 
+  test('given S3 and an init node that answers with its pinned key but runs no cluster, when a snapshot is due, then it is passed over before anything secret is sent to it, and the next server takes the snapshot', async () => {
+    // What an interrupted reinstall leaves: the machine presents the pinned key, but runs no cluster (no deployed marker).
+    const cp01 = lab.node('cp-01');
+    const control = fs.existsSync(cp01.controlFile) ? fs.readFileSync(cp01.controlFile, 'utf8') : '';
+    try {
+      expect((await cp01.shell('mv /var/lib/nico/deployed /var/lib/nico/deployed.aside')).code).toBe(0);
+      fs.appendFileSync(cp01.controlFile, 'recordStdin=1\n');
+      const s3 = { bucket: 'nico-backups', endpoint: 'minio.example.com:9000', region: 'eu-central-1', folder: 'prod/etcd', endpointCaFile: caFile, accessKeyId: 'AKIANICOTEST0001', secretAccessKeyFile: secretFile };
+      const d = cluster({ nameservers: ['127.0.0.57'], etcdSnapshots: { s3 } }, { 'w-01': { labels: { tier: 'batch' } } });
+      lab.clearCalls();
+      await runs.tf(d, 'init', '-input=false');
+      const result = await runs.tf(d, 'apply', '-input=false', '-auto-approve', '-no-color', '-target=module.cluster.terraform_data.pre_change_snapshot');
+      if (result.code !== 0) process.stderr.write(result.output.slice(-4000));
+      expect(result.code).toBe(0);
+      expect(saves(lab.calls()).map((c) => [c.node, c.exit])).toEqual([['cp-02', 0]]);
+      // Everything the snapshot step sent to cp-01 (its scripts on stdin, kept whole by the lab's sh).
+      const sent = fs.readdirSync(cp01.dir).filter((f) => f.startsWith('stdin.')).map((f) => fs.readFileSync(path.join(cp01.dir, f), 'utf8'));
+      expect(sent.length).toBeGreaterThan(0);
+      // Counted, not listed: a failure must not print the key.
+      expect(sent.filter((script) => script.includes(SECRET_KEY) || script.includes('AKIANICOTEST0001')).length).toBe(0);
+    } finally {
+      fs.writeFileSync(cp01.controlFile, control);
+      await cp01.shell('[ ! -e /var/lib/nico/deployed.aside ] || mv /var/lib/nico/deployed.aside /var/lib/nico/deployed');
+    }
+  });
+
   test('when beforeChanges is off, then a control-plane change takes no snapshot and the output is null', async () => {
     const d = cluster({ nameservers: ['127.0.0.56'], etcdSnapshots: { beforeChanges: false } });
     const result = await apply(d);

@@ -110,7 +110,7 @@ export class TestLab {
     mkdirSync(this.runnerTmp, { mode: 0o700 });
     mkdirSync(join(this.dir, 'lib'));
     mkdirSync(join(this.dir, 'switched'));
-    for (const cmd of ['nixos-rebuild', 'k3s', 'systemctl', 'nix', 'systemd-run', 'journalctl']) {
+    for (const cmd of ['nixos-rebuild', 'k3s', 'systemctl', 'nix', 'systemd-run', 'journalctl', 'sh']) {
       copyFileSync(join(STANDINS, cmd), join(this.binDir, cmd));
       chmodSync(join(this.binDir, cmd), 0o755);
     }

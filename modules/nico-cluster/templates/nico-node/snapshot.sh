@@ -10,16 +10,25 @@
 # its request and the server uses only those (k3s pkg/etcd/snapshot_handler.go, withRequest), so
 # the credentials travel in the script on stdin, as the secrets upload does: never an argument.
 
-# snapshot_script NAME: the script a control-plane node runs. Exit 10: not a member of this cluster
-# yet; 11: a member, but its API is not ready; otherwise k3s's own status.
+# snapshot_check_script: whether a control-plane node can take the snapshot. Exit 10: not a member of
+# this cluster (yet); 11: a member, but its API is not ready. It carries no secret: a node proves it
+# runs this cluster before the S3 settings are sent to it (a machine that answers with the pinned key
+# but runs no cluster, such as the installer of an interrupted reinstall, never receives them).
+snapshot_check_script() {
+  printf 'cluster=%s\n' "$(q "$NICO_CLUSTER_ID")"
+  cat <<'EOF'
+[ "$(cat /var/lib/nico/deployed 2>/dev/null || true)" = "$cluster" ] || exit 10
+k3s kubectl get --raw /readyz 2>/dev/null | grep -qx ok || exit 11
+EOF
+}
+
+# snapshot_script NAME: the script that saves the snapshot; k3s's own status.
 snapshot_script() {
-  printf 'cluster=%s name=%s\n' "$(q "$NICO_CLUSTER_ID")" "$(q "$1")"
+  printf 'name=%s\n' "$(q "$1")"
   printf 'args=%s\n' "$(q "${NICO_SNAPSHOT_ARGS:-}")"
   cat <<'EOF'
 set -eu
 umask 077
-[ "$(cat /var/lib/nico/deployed 2>/dev/null || true)" = "$cluster" ] || exit 10
-k3s kubectl get --raw /readyz 2>/dev/null | grep -qx ok || exit 11
 EOF
   if [ -n "${NICO_SNAPSHOT_S3_ENV:-}" ]; then printf 'set -a\n%s\nset +a\n' "$NICO_SNAPSHOT_S3_ENV"; fi
   if [ -n "${NICO_SNAPSHOT_S3_CA:-}" ]; then
@@ -37,6 +46,24 @@ snapshot() {
   while read -r p_name p_host p_port p_key; do
     [ -n "$p_name" ] || continue
     pin "$p_name" "$p_host" "$p_port" "$p_key"
+    if out=$(snapshot_check_script | ssh_to "$p_host" "$p_port" "$p_key" sh -s 2>&1); then code=0; else code=$?; fi
+    case $code in
+    0) ;;
+    10) continue ;;
+    11)
+      members="$members $p_name"
+      say "$p_name runs this cluster but its API is not ready; trying the next control-plane node"
+      continue
+      ;;
+    255)
+      unreachable="$unreachable $p_name"
+      continue
+      ;;
+    *)
+      printf '%s\n' "$out" | sed '/^$/d' | sed "s/^/nico: $node: $p_name: /" >&2
+      fail "could not check whether $p_name can take the snapshot (exit $code); no control-plane node was changed"
+      ;;
+    esac
     if out=$(snapshot_script "$NICO_SNAPSHOT_NAME" | ssh_to "$p_host" "$p_port" "$p_key" sh -s 2>&1); then
       printf '%s\n' "$out" | sed '/^$/d' | sed "s/^/nico: $node: $p_name: /"
       saved=$(printf '%s\n' "$out" | sed -n 's/.*Snapshot \([^ ]*\) saved.*/\1/p' | head -n 1)
@@ -45,18 +72,8 @@ snapshot() {
     else
       code=$?
     fi
-    case $code in
-    10) continue ;;
-    11)
-      members="$members $p_name"
-      say "$p_name runs this cluster but its API is not ready; trying the next control-plane node"
-      ;;
-    255) unreachable="$unreachable $p_name" ;;
-    *)
-      printf '%s\n' "$out" | sed '/^$/d' | sed "s/^/nico: $node: $p_name: /" >&2
-      fail "k3s etcd-snapshot save failed on $p_name (exit $code); no control-plane node was changed. Fix the cause above, or set etcdSnapshots.beforeChanges to false to change the control plane without a snapshot"
-      ;;
-    esac
+    printf '%s\n' "$out" | sed '/^$/d' | sed "s/^/nico: $node: $p_name: /" >&2
+    fail "k3s etcd-snapshot save failed on $p_name (exit $code); no control-plane node was changed. Fix the cause above, or set etcdSnapshots.beforeChanges to false to change the control plane without a snapshot"
   done <"$work/peers"
   if [ -n "$members" ]; then
     fail "no control-plane node that runs this cluster could take the snapshot (API not ready:$members${unreachable:+; unreachable:$unreachable}); no control-plane node was changed. Set etcdSnapshots.beforeChanges to false to change the control plane without a snapshot"
