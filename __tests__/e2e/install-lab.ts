@@ -1,10 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ClusterDescription } from '../../constructs';
-import { stateResources, tempDir } from '../helpers/terraform';
-import { Call, TestLab } from './harness';
-import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
-import { ClusterRuns, startClusterLab } from './support';
+import { stateResources } from '../helpers/terraform';
+import { Call } from './harness';
+import { fileLab, FileLab, withLab } from './support';
 
 // The lab of the install files: machines that run any Linux with root SSH get NixOS through the real
 // nixos-anywhere 1.13.0 script, run by the runner's stand-in `nix run`. Stand-ins on the node take the
@@ -22,12 +21,7 @@ export const flagValue = (c: Call, flag: string) => c.args[c.args.indexOf(flag) 
 export const installed = (calls: Call[], node: string) => calls.find((c) => c.node === node && c.command === 'nixos-install')!.install!;
 export const commandsOn = (calls: Call[], node: string) => calls.filter((c) => c.node === node).map((c) => c.command);
 
-export interface InstallLab {
-  readonly lab: TestLab;
-  readonly runs: ClusterRuns;
-  readonly work: string;
-  /** Applies `d` and returns the result with the stand-ins' calls of that apply. */
-  apply(d: ClusterDescription): Promise<Awaited<ReturnType<ClusterRuns['apply']>> & { calls: Call[] }>;
+export interface InstallLab extends FileLab {
   /** The host keys Terraform made, from the state of cluster `name`: node -> "ssh-ed25519 AAAA...". */
   terraformHostKeys(name: string): Record<string, string>;
   /** ssh to a node pinning `hostKey`: 0 when the node presents exactly that key. */
@@ -36,48 +30,26 @@ export interface InstallLab {
   control(node: string, lines: Record<string, string | number>): void;
 }
 
-/** Starts the file's lab (beforeAll), stops it (afterAll), checks every scenario for printed secrets. */
+/** The file's lab (support.ts fileLab), Terraform running with the runner's stand-in nix. */
 export function installLab(name: string, address: Record<string, string>, isServer: (node: string) => boolean, ports: Record<string, number> = {}): InstallLab {
-  let lab: TestLab;
-  let runs: ClusterRuns;
-  const work = tempDir(`e2e-${name}`);
-  beforeAll(async () => {
-    ({ lab, runs } = await startClusterLab(work, address, isServer, ports));
-    runs.runner = (env) => lab.runnerEnv(env);
-  });
-
-  // Issue 25: no scenario's plan or apply output holds a secret of the state (harness/secrets.ts).
-  expectNoSecretPrintedInAnyScenario(() => lab);
-
-  afterAll(async () => {
-    await lab?.stop();
-    fs.rmSync(work, { recursive: true, force: true });
-  });
-  return {
-    get lab() {
-      return lab;
-    },
-    get runs() {
-      return runs;
-    },
-    work,
-    async apply(d) {
-      lab.clearCalls();
-      const result = await runs.apply(d);
+  const file = fileLab(name, address, isServer, { ports, installs: true });
+  return withLab(file, {
+    async apply(d: ClusterDescription) {
+      const result = await file.apply(d);
       if (result.code !== 0) process.stderr.write(result.output.slice(-4000));
-      return { ...result, calls: lab.calls() };
+      return result;
     },
-    terraformHostKeys(cluster) {
-      const stack = path.join(work, cluster, 'cdktf.out', 'stacks', cluster);
+    terraformHostKeys(cluster: string) {
+      const stack = path.join(file.work, cluster, 'cdktf.out', 'stacks', cluster);
       return Object.fromEntries(stateResources(stack).filter((r) => r.address.includes('tls_private_key.host_key[')).map((r) => [r.address.match(/\["(.+)"\]/)![1], r.values.public_key_openssh.trim()]));
     },
-    async connectPinned(node, hostKey) {
-      const known = path.join(work, `known-${node}`);
+    async connectPinned(node: string, hostKey: string) {
+      const known = path.join(file.work, `known-${node}`);
       fs.writeFileSync(known, `${address[node]} ${hostKey}\n`);
-      return (await lab.exec('ssh', [...lab.sshArgs(node, { knownHostsFile: known }), 'true'])).code;
+      return (await file.lab.exec('ssh', [...file.lab.sshArgs(node, { knownHostsFile: known }), 'true'])).code;
     },
-    control(node, lines) {
-      fs.appendFileSync(lab.node(node).controlFile, Object.entries(lines).map(([k, v]) => `${k}=${v}\n`).join(''));
+    control(node: string, lines: Record<string, string | number>) {
+      fs.appendFileSync(file.lab.node(node).controlFile, Object.entries(lines).map(([k, v]) => `${k}=${v}\n`).join(''));
     },
-  };
+  });
 }

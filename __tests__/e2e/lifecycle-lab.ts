@@ -1,8 +1,6 @@
-import * as fs from 'fs';
-import { tempDir } from '../helpers/terraform';
-import { Call, ClusterModel, TestLab } from './harness';
-import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
-import { ClusterRuns, startClusterLab } from './support';
+import { ClusterDescription } from '../../constructs';
+import { Call, ClusterModel } from './harness';
+import { ClusterRuns, fileLab, FileLab, withLab } from './support';
 
 // The lab of the lifecycle files (lifecycle*.test.ts): a 3+2 cluster (and a spare worker) installed
 // and deployed as k3s sees it (the lab's k3s stand-in keeps the cluster model and refuses what k3s
@@ -16,68 +14,42 @@ export const WORKERS = ['w-01', 'w-02'];
 
 export type Patch = NonNullable<Parameters<ClusterRuns['description']>[3]>;
 
-export interface LifecycleLab {
-  readonly lab: TestLab;
-  readonly runs: ClusterRuns;
+export interface LifecycleLab extends FileLab {
   /** The description so far, changed further by `patch` (a raised installGeneration stays raised). */
   cluster(patch?: Patch, masters?: string[], workers?: string[]): ReturnType<ClusterRuns['description']>;
-  apply(d: ReturnType<ClusterRuns['description']>): Promise<Awaited<ReturnType<ClusterRuns['apply']>> & { calls: Call[] }>;
   /** The one cluster of the lab: fails when the lab ever had two (a split cluster). */
   theCluster(): Promise<ClusterModel['clusters'][string]>;
   /** Deploys the 3+2 cluster (installing every node); on a failure also prints the end of each node's sshd log. */
   deployFirst(): Promise<Awaited<ReturnType<LifecycleLab['apply']>>>;
 }
 
-/** Starts the lab for the file (beforeAll), stops it (afterAll), and checks every scenario's output for secrets. */
+/** The file's lab (support.ts fileLab); its nodes are installed first, so Terraform runs with the runner's stand-in nix. */
 export function lifecycleLab(name: string): LifecycleLab {
-  let lab: TestLab;
-  let runs: ClusterRuns;
-  const work = tempDir(`e2e-${name}`);
+  const file = fileLab(name, ADDRESS, (n) => n.startsWith('cp-'), { installs: true });
   // Labels and a taint on w-02 from the start: tests change them and check the Node follows.
   const described: Patch = { 'w-02': { labels: { tier: 'web' }, taints: ['dedicated=web:NoSchedule'] } };
-
-  beforeAll(async () => {
-    ({ lab, runs } = await startClusterLab(work, ADDRESS, (n) => n.startsWith('cp-')));
-    runs.runner = (env) => lab.runnerEnv(env);
-  });
-
-  // Issue 25: no scenario's plan or apply output holds a secret of the state (harness/secrets.ts).
-  expectNoSecretPrintedInAnyScenario(() => lab);
-
-  afterAll(async () => {
-    await lab?.stop();
-    fs.rmSync(work, { recursive: true, force: true });
-  });
-
-  return {
-    get lab() {
-      return lab;
-    },
-    get runs() {
-      return runs;
-    },
-    cluster(patch = {}, masters = MASTERS, workers = WORKERS) {
+  return withLab(file, {
+    cluster(patch: Patch = {}, masters = MASTERS, workers = WORKERS) {
       for (const [n, p] of Object.entries(patch)) described[n] = { ...described[n], ...p };
-      return runs.description('lifecycle', masters, workers, described, { install: true });
+      return file.runs.description('lifecycle', masters, workers, described, { install: true });
     },
-    async apply(d) {
-      lab.clearCalls();
-      const result = await runs.apply(d);
+    async apply(d: ClusterDescription) {
+      const result = await file.apply(d);
       if (result.code !== 0) process.stderr.write(result.output.slice(-5000));
-      return { ...result, calls: lab.calls() };
+      return result;
     },
     async deployFirst() {
       const result = await this.apply(this.cluster());
       // A machine that never answers after its install's reboot: what its sshd did (the lab is removed after the file).
-      if (result.code !== 0) for (const n of lab.nodes) process.stderr.write(`${n.name} sshd.log:\n${n.sshdLog().split('\n').slice(-12).join('\n')}\n`);
+      if (result.code !== 0) for (const n of file.lab.nodes) process.stderr.write(`${n.name} sshd.log:\n${n.sshdLog().split('\n').slice(-12).join('\n')}\n`);
       return result;
     },
     async theCluster() {
-      const model = await lab.cluster();
+      const model = await file.lab.cluster();
       expect(model.ids).toHaveLength(1);
       return model.clusters[model.ids[0]];
     },
-  };
+  });
 }
 
 export const k3sStarts = (calls: Call[], node: string) => calls.filter((c) => c.node === node && c.command === 'k3s' && ['server', 'agent'].includes(c.args[0]));

@@ -1,9 +1,6 @@
-import * as fs from 'fs';
 import { ClusterDescription, NodeDescription } from '../../constructs';
-import { tempDir } from '../helpers/terraform';
-import { Call, TestLab } from './harness';
-import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
-import { ClusterRuns, startClusterLab, switches } from './support';
+import { Call } from './harness';
+import { fileLab, FileLab, switches, withLab } from './support';
 
 // The lab of the rolling files: day-2 changes of a running 3+6 cluster (rolling.test.ts: redeploys
 // drain and roll through the cluster; rolling-faults.test.ts: a switch that breaks a node is rolled
@@ -15,52 +12,23 @@ const ADDRESS: Record<string, string> = Object.fromEntries([...MASTERS.map((n, i
 export const READY_TIMEOUT = 6;
 export const CONNECT_TIMEOUT = 3;
 
-export interface RollingLab {
-  readonly lab: TestLab;
-  readonly runs: ClusterRuns;
+export interface RollingLab extends FileLab {
   /** The cluster with maxUnavailable 2 and short timeouts, `extra` settings and `patch` on every node. */
   cluster(extra?: Partial<ClusterDescription>, patch?: Record<string, Partial<NodeDescription>>): ClusterDescription;
-  /** Applies `d` and returns the result with the stand-ins' calls of that apply. */
-  apply(d: ClusterDescription): Promise<Awaited<ReturnType<ClusterRuns['apply']>> & { calls: Call[] }>;
 }
 
-/** Starts the file's lab (beforeAll), stops it (afterAll), checks every scenario for printed secrets. */
+/** The file's lab (support.ts fileLab); workers' switches take 2 s. */
 export function rollingLab(name: string): RollingLab {
-  let lab: TestLab;
-  let runs: ClusterRuns;
-  const work = tempDir(`e2e-${name}`);
-  beforeAll(async () => {
-    ({ lab, runs } = await startClusterLab(work, ADDRESS, (n) => MASTERS.includes(n)));
-    for (const w of WORKERS) lab.node(w).control({ sleepSeconds: 2 });
-  });
-
-  // Issue 25: no scenario's plan or apply output holds a secret of the state (harness/secrets.ts).
-  expectNoSecretPrintedInAnyScenario(() => lab);
-
-  afterAll(async () => {
-    await lab?.stop();
-    fs.rmSync(work, { recursive: true, force: true });
-  });
-  return {
-    get lab() {
-      return lab;
-    },
-    get runs() {
-      return runs;
-    },
-    cluster: (extra = {}, patch = {}) =>
-      runs.description('rolling', MASTERS, WORKERS, patch, {
+  const file = fileLab(name, ADDRESS, (n) => MASTERS.includes(n), { started: (lab) => WORKERS.forEach((w) => lab.node(w).control({ sleepSeconds: 2 })) });
+  return withLab(file, {
+    cluster: (extra: Partial<ClusterDescription> = {}, patch: Record<string, Partial<NodeDescription>> = {}) =>
+      file.runs.description('rolling', MASTERS, WORKERS, patch, {
         maxUnavailable: 2,
         readyTimeoutSeconds: READY_TIMEOUT,
         sshConnectTimeoutSeconds: CONNECT_TIMEOUT,
         ...extra,
       }),
-    async apply(d) {
-      lab.clearCalls();
-      const result = await runs.apply(d);
-      return { ...result, calls: lab.calls() };
-    },
-  };
+  });
 }
 
 /** `k3s kubectl <verb> ... <node>` calls, wherever they ran. */

@@ -1,10 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ClusterDescription } from '../../constructs';
-import { tempDir } from '../helpers/terraform';
 import { Call, TestLab } from './harness';
-import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
-import { ClusterRuns, startClusterLab, switches } from './support';
+import { fileLab, FileLab, switches, withLab } from './support';
 
 // The lab of the rollout-failure files (issue 21: a rollout stops at its first failure and never has
 // more than maxUnavailable out). The stand-ins record every switch, cordon and uncordon with
@@ -18,46 +16,18 @@ const ADDRESS: Record<string, string> = Object.fromEntries([
 ]);
 export const MAX_UNAVAILABLE = 2;
 
-export interface RolloutLab {
-  readonly lab: TestLab;
-  readonly runs: ClusterRuns;
+export interface RolloutLab extends FileLab {
   /** The cluster with maxUnavailable 2 and short timeouts, plus `extra` settings. */
   cluster(extra?: Partial<ClusterDescription>): ClusterDescription;
-  /** Applies `d` and returns the result with the stand-ins' calls of that apply. */
-  apply(d: ClusterDescription): Promise<Awaited<ReturnType<ClusterRuns['apply']>> & { calls: Call[] }>;
 }
 
-/** Starts the file's lab (beforeAll), stops it (afterAll), checks every scenario for printed secrets. */
+/** The file's lab (support.ts fileLab). */
 export function rolloutLab(name: string): RolloutLab {
-  let lab: TestLab;
-  let runs: ClusterRuns;
-  const work = tempDir(`e2e-${name}`);
-  beforeAll(async () => {
-    ({ lab, runs } = await startClusterLab(work, ADDRESS, (n) => MASTERS.includes(n)));
+  const file = fileLab(name, ADDRESS, (n) => MASTERS.includes(n));
+  return withLab(file, {
+    cluster: (extra: Partial<ClusterDescription> = {}) =>
+      file.runs.description('rollout', MASTERS, WORKERS, {}, { maxUnavailable: MAX_UNAVAILABLE, readyTimeoutSeconds: 4, sshConnectTimeoutSeconds: 3, ...extra }),
   });
-
-  // Issue 25: no scenario's plan or apply output holds a secret of the state (harness/secrets.ts).
-  expectNoSecretPrintedInAnyScenario(() => lab);
-
-  afterAll(async () => {
-    await lab?.stop();
-    fs.rmSync(work, { recursive: true, force: true });
-  });
-  return {
-    get lab() {
-      return lab;
-    },
-    get runs() {
-      return runs;
-    },
-    cluster: (extra = {}) =>
-      runs.description('rollout', MASTERS, WORKERS, {}, { maxUnavailable: MAX_UNAVAILABLE, readyTimeoutSeconds: 4, sshConnectTimeoutSeconds: 3, ...extra }),
-    async apply(d) {
-      lab.clearCalls();
-      const result = await runs.apply(d);
-      return { ...result, calls: lab.calls() };
-    },
-  };
 }
 
 /** `k3s kubectl <verb> <node>` calls, wherever they ran. */

@@ -1,8 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ClusterDescription, NodeDescription } from '../../constructs';
-import { synthApp, TERRAFORM, terraformEnv } from '../helpers/terraform';
+import { synthApp, tempDir, TERRAFORM, terraformEnv } from '../helpers/terraform';
 import { Call, generateKeyPair, KeyPair, TestLab } from './harness';
+import { expectNoSecretPrintedInAnyScenario } from './harness/secrets';
 
 /** The flake directory the deployment uses on every node (the default remoteFlakeDir). */
 export const FLAKE_DIR = '/etc/nico/flake';
@@ -116,6 +117,57 @@ export async function startClusterLab(workDir: string, addresses: Record<string,
     identityFile: key.privateKeyFile,
   });
   return { key, lab, runs: new ClusterRuns(lab, key, workDir, addresses, '127.0.0.100') };
+}
+
+/** The cluster lab of one test file (see fileLab). */
+export interface FileLab {
+  readonly lab: TestLab;
+  readonly runs: ClusterRuns;
+  /** The file's work directory (cluster directories, keys), removed after its tests. */
+  readonly work: string;
+  /** Applies `d` and returns the result with the stand-ins' calls of that apply. */
+  apply(d: ClusterDescription): Promise<Awaited<ReturnType<ClusterRuns['apply']>> & { calls: Call[] }>;
+}
+
+/**
+ * A lab for the tests of one file (see startClusterLab): started before them, stopped after them, and
+ * no scenario's plan or apply output may hold a secret of the state (issue 25, harness/secrets.ts).
+ * `installs`: Terraform runs with the runner's stand-in nix (lab.runnerEnv), for the install step.
+ * `started`: what the file sets on the lab before its tests (stand-in controls).
+ */
+export function fileLab(name: string, addresses: Record<string, string>, isServer: (node: string) => boolean, options: { ports?: Record<string, number>; installs?: boolean; started?: (lab: TestLab) => void } = {}): FileLab {
+  let lab: TestLab;
+  let runs: ClusterRuns;
+  const work = tempDir(`e2e-${name}`);
+  beforeAll(async () => {
+    ({ lab, runs } = await startClusterLab(work, addresses, isServer, options.ports));
+    if (options.installs) runs.runner = (env) => lab.runnerEnv(env);
+    options.started?.(lab);
+  });
+  expectNoSecretPrintedInAnyScenario(() => lab);
+  afterAll(async () => {
+    await lab?.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+  return {
+    get lab() {
+      return lab;
+    },
+    get runs() {
+      return runs;
+    },
+    work,
+    async apply(d) {
+      lab.clearCalls();
+      const result = await runs.apply(d);
+      return { ...result, calls: lab.calls() };
+    },
+  };
+}
+
+/** A file's lab with more of its own (`apply` may be wrapped): `file`'s getters stay live (its lab exists once beforeAll ran). */
+export function withLab<L extends FileLab>(file: FileLab, more: Omit<L, keyof FileLab> & Partial<Pick<FileLab, 'apply'>> & ThisType<L>): L {
+  return Object.assign(Object.create(file) as FileLab, more) as L;
 }
 
 /**
