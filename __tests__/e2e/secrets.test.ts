@@ -72,6 +72,19 @@ describe('a cluster whose machine key is given by sshPrivateKeyFile', () => {
     printed.expectNoSecretPrinted();
   });
 
+  test('given runs that print a line of a private key of the state, then the token\'s password (leaks made on purpose), then the check fails each time, naming the secret and the run', async () => {
+    const d = cluster('127.0.0.101', []);
+    const { stackDir } = await runs.tf(d, 'version');
+    const state = await runs.stateValues(d);
+    const key = state.find((r) => r.type === 'tls_private_key')!.values.private_key_pem as string;
+    const token = state.find((r) => r.type === 'random_password')!.values.result as string;
+    printed.record('a run made to leak a key', `Plan: 0 to add\n${key.split('\n')[2]}\n`, stackDir);
+    expect(() => printed.expectNoSecretPrinted()).toThrow(/tls_private_key\.\S+\.private_key_\w+ is printed by `a run made to leak a key`, line 2 of 3/);
+    printed.record('a run made to leak the token', `joining with ${token}\n`, stackDir);
+    expect(() => printed.expectNoSecretPrinted()).toThrow(/random_password\.\S+ is printed by `a run made to leak the token`/);
+    printed.expectNoSecretPrinted();
+  });
+
   test('when the cluster is destroyed, then the destroy plan and its output show no secret, and every node is cleaned from the state alone', async () => {
     lab.clearCalls();
     const result = await runs.tf(cluster('127.0.0.101', []), 'destroy', '-input=false', '-auto-approve', '-no-color');

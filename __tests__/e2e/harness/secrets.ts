@@ -22,6 +22,8 @@ export class PrintedSecrets {
   private readonly stateDirs = new Set<string>();
   /** dir -> checksum of the local state file its secrets were last collected from (see snapshot). */
   private readonly collected = new Map<string, string>();
+  /** Directories whose state file reading was checked against `terraform show -json` (see snapshot). */
+  private readonly readerChecked = new Set<string>();
   /** secret -> where it came from (`tls_private_key.ca["server"].private_key_pem`), never the value. */
   private readonly secrets = new Map<string, string>();
   private readonly unreadable: string[] = [];
@@ -124,15 +126,38 @@ export class PrintedSecrets {
    */
   private snapshot(dir: string): void {
     if (!fs.existsSync(path.join(dir, '.terraform'))) return;
-    // A local state whose bytes did not change since its secrets were collected holds no new one
-    // (`terraform show -json` costs a Terraform and three provider starts; this runs after every scenario).
-    const state = localStateChecksum(dir);
+    // A local state whose bytes did not change since its secrets were collected holds no new one.
+    const file = localStateFile(dir);
+    const bytes = file !== undefined && fs.existsSync(file) ? fs.readFileSync(file) : undefined;
+    const state = bytes && crypto.createHash('sha256').update(bytes).digest('hex');
     if (state !== undefined && this.collected.get(dir) === state) return;
     try {
-      for (const r of stateResources(dir, this.env())) {
-        const mask = (r as { sensitive_values?: unknown }).sensitive_values;
-        collect(r.values, mask, r.address, (value, where) => this.secrets.set(value, where));
-        collect(r.values, invert(mask), r.address, (value) => this.published.add(value));
+      let resources: StateResource[];
+      if (bytes !== undefined && this.readerChecked.has(dir)) {
+        resources = stateFileResources(bytes);
+      } else {
+        // `terraform show -json` costs a Terraform and three provider starts, and this runs after every
+        // scenario: a local state file is read directly, once checked against Terraform's own view
+        // (the first time for each directory): the same secrets, or the check fails naming the state.
+        resources = stateResources(dir, this.env()) as StateResource[];
+        if (bytes !== undefined) {
+          const secretsOf = (rs: StateResource[]) => {
+            const found = new Set<string>();
+            for (const r of rs) collect(r.values, r.sensitive_values, r.address, (value) => found.add(value));
+            return [...found].sort();
+          };
+          const fromFile = secretsOf(stateFileResources(bytes));
+          const fromTerraform = secretsOf(resources);
+          if (fromFile.length !== fromTerraform.length || fromFile.some((v, i) => v !== fromTerraform[i])) {
+            this.unreadable.push(`reading the state file of ${dir} finds ${fromFile.length} secrets where \`terraform show -json\` finds ${fromTerraform.length}: the reader is wrong`);
+          }
+          // Checked once it held a secret (before the first apply there is nothing to compare).
+          if (fromTerraform.length > 0) this.readerChecked.add(dir);
+        }
+      }
+      for (const r of resources) {
+        collect(r.values, r.sensitive_values, r.address, (value, where) => this.secrets.set(value, where));
+        collect(r.values, invert(r.sensitive_values), r.address, (value) => this.published.add(value));
       }
       if (state !== undefined) this.collected.set(dir, state);
     } catch (e) {
@@ -141,11 +166,18 @@ export class PrintedSecrets {
   }
 }
 
+/** A resource instance as `terraform show -json` reports it. */
+interface StateResource {
+  address: string;
+  values: Record<string, unknown>;
+  sensitive_values?: unknown;
+}
+
 /**
- * sha256 of the state file `dir`'s local backend keeps (the `path` in `.terraform/terraform.tfstate`,
- * else `terraform.tfstate` in `dir`), or undefined when it is not a local state that can be read.
+ * The state file `dir`'s local backend keeps (the `path` in `.terraform/terraform.tfstate`, else
+ * `terraform.tfstate` in `dir`), or undefined when it is not a local state of the default workspace.
  */
-function localStateChecksum(dir: string): string | undefined {
+function localStateFile(dir: string): string | undefined {
   try {
     let file = path.join(dir, 'terraform.tfstate');
     const backendFile = path.join(dir, '.terraform', 'terraform.tfstate');
@@ -155,10 +187,45 @@ function localStateChecksum(dir: string): string | undefined {
       if (backend.config?.path) file = path.resolve(dir, backend.config.path);
     }
     if (fs.existsSync(path.join(dir, '.terraform', 'environment'))) return undefined; // a workspace other than default
-    return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+    return file;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The resource instances of a state file (format version 4) with the mask `terraform show -json` would
+ * give them: Terraform records in each instance's `sensitive_attributes` the paths it treats as
+ * sensitive, those of the provider's schema as well as those marked by the configuration.
+ */
+function stateFileResources(bytes: Buffer): StateResource[] {
+  // Terraform creates the file empty before the first apply writes it: no state yet.
+  if (bytes.length === 0) return [];
+  type Step = { type: 'get_attr'; value: string } | { type: 'index'; value: { value: string | number } };
+  const state = JSON.parse(bytes.toString('utf8')) as {
+    version: number;
+    resources?: Array<{ module?: string; mode: string; type: string; name: string; instances: Array<{ index_key?: string | number; attributes?: Record<string, unknown>; sensitive_attributes?: Step[][] }> }>;
+  };
+  if (state.version !== 4) throw new Error(`state format version ${state.version}, not 4`);
+  const out: StateResource[] = [];
+  for (const r of state.resources ?? []) {
+    for (const i of r.instances) {
+      const key = i.index_key === undefined ? '' : typeof i.index_key === 'number' ? `[${i.index_key}]` : `[${JSON.stringify(i.index_key)}]`;
+      const address = [r.module, r.mode === 'data' ? 'data' : undefined, `${r.type}.${r.name}${key}`].filter((x) => x !== undefined).join('.');
+      const mask: Record<string, unknown> = {};
+      for (const steps of i.sensitive_attributes ?? []) {
+        let at: Record<string, unknown> = mask;
+        for (const [n, step] of steps.entries()) {
+          const k = String(step.type === 'get_attr' ? step.value : step.value.value);
+          if (n === steps.length - 1) at[k] = true;
+          else if (at[k] === true) break; // all of it is sensitive already
+          else at = (at[k] ??= {}) as Record<string, unknown>;
+        }
+      }
+      out.push({ address, values: i.attributes ?? {}, sensitive_values: mask });
+    }
+  }
+  return out;
 }
 
 /** The `sensitive_values` mask turned around: true where a value is not sensitive. */
