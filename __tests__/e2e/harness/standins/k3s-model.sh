@@ -30,20 +30,32 @@ mkdir -p "$K3S_MODEL/proc"
 model_lock() { exec 8>>"$K3S_LOCK" && flock 8; }
 model_unlock() { flock -u 8 2>/dev/null || true; }
 
-# node_control <node> <key>: a value from that node's control file.
+# The readers below use shell builtins only: they run several times in every k3s and kubectl call of
+# the lab (readiness polls included), where a process per read was a good part of the suite's CPU.
+
+# node_control <node> <key>: a value from that node's control file (its last line for the key).
 node_control() {
-  [ -f "$NICO_TEST_LAB/nodes/$1/control" ] && sed -n "s/^$2=//p" "$NICO_TEST_LAB/nodes/$1/control" | tail -n 1
+  [ -f "$NICO_TEST_LAB/nodes/$1/control" ] || return 0
+  nc_value=""
+  while IFS= read -r nc_line || [ -n "$nc_line" ]; do
+    case $nc_line in "$2="*) nc_value=${nc_line#"$2="} ;; esac
+  done <"$NICO_TEST_LAB/nodes/$1/control"
+  [ -z "$nc_value" ] || printf '%s\n' "$nc_value"
 }
 
-# proc_field <node> <1-4>: a field of the node's process record (empty when it never started).
+# proc_field <node> <1-4>: a field of the node's process record (empty when it never started); 4 is
+# the rest of the line (a message). proc_record writes no empty field ("-" for no cluster).
 proc_field() {
   [ -f "$K3S_MODEL/proc/$1" ] || return 0
-  if [ "$2" = 4 ]; then cut -d ' ' -f 4- "$K3S_MODEL/proc/$1"; else cut -d ' ' -f "$2" "$K3S_MODEL/proc/$1"; fi
+  read -r pf_1 pf_2 pf_3 pf_4 <"$K3S_MODEL/proc/$1" || [ -n "$pf_1" ] || return 0
+  case $2 in 1) printf '%s\n' "$pf_1" ;; 2) printf '%s\n' "$pf_2" ;; 3) printf '%s\n' "$pf_3" ;; *) printf '%s\n' "$pf_4" ;; esac
 }
 
 # node_disk <node> <sh script>: runs a script in that node's own view of its disk (its mount namespace).
 node_disk() {
-  nd_pid=$(cat "$NICO_TEST_LAB/nodes/$1/sshd.pid" 2>/dev/null) || return 1
+  nd_pid=""
+  [ -f "$NICO_TEST_LAB/nodes/$1/sshd.pid" ] || return 1
+  read -r nd_pid <"$NICO_TEST_LAB/nodes/$1/sshd.pid" || [ -n "$nd_pid" ] || return 1
   nsenter -t "$nd_pid" -m /bin/sh -c "$2" </dev/null 2>/dev/null
 }
 
