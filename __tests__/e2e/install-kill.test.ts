@@ -194,6 +194,26 @@ async function applyKilled(d: ReturnType<typeof cluster>, node: string, before: 
   return { output, installId: recordedInstallId(d, node)! };
 }
 
+/**
+ * The next apply of `d` stops on `node` with `refusal` and sends it nothing (only the check's own
+ * connection: no upload, no switch, no secret of `needles` on the machine); the command the refusal
+ * names then installs the node again and deploys it.
+ */
+async function expectRefusedThenReinstalled(d: ReturnType<typeof cluster>, node: string, refusal: RegExp, needles: string[]): Promise<void> {
+  lab.clearCalls();
+  const next = await runs.apply(d);
+  expect(next.code).not.toBe(0);
+  expect(errorsOf(next.output, node)).toMatch(refusal);
+  expect(lab.calls().filter((c) => c.node === node).map((c) => c.command)).toEqual([]);
+  expect(await secretsOnNode(node, needles)).toBe('');
+
+  lab.clearCalls();
+  const again = await runs.tf(d, ...namedCommand(next.output, node));
+  if (again.code !== 0) process.stderr.write(again.output.slice(-4000));
+  expect(again.code).toBe(0);
+  expect(lab.calls().filter((c) => c.node === node).map((c) => c.command)).toEqual(expect.arrayContaining(['disko', 'nixos-install', 'reboot', 'nixos-rebuild']));
+}
+
 /** Waits (at most `seconds`) until `node` answers SSH with `hostKey`. */
 async function answersWith(node: string, hostKey: string, seconds: number): Promise<boolean> {
   const known = path.join(work, `known-${node}`);
@@ -248,20 +268,12 @@ describe('an install killed before the installed system booted', () => {
     expect(await installerAnswersWith('k-02', lab.node('k-02').hostPublicKey, 120)).toBe(true);
     const needles = await runs.secretsOnDisk(d);
 
-    lab.clearCalls();
-    const next = await runs.apply(d);
-    expect(next.code).not.toBe(0);
-    expect(errorsOf(next.output, 'k-02')).toMatch(
+    await expectRefusedThenReinstalled(
+      d,
+      'k-02',
       /nico: k-02: error: its install did not finish: it still presents its host key from before the install \(its hostKey\), not the one Terraform made for it: .* Nothing was sent to it\. Install it again \(this wipes its disk\): raise its installGeneration to 2 \(install_generation in the HCL module\) and apply, or run: terraform apply -replace='module\.cluster\.terraform_data\.install\["k-02"\]'/,
+      needles,
     );
-    expect(lab.calls().filter((c) => c.node === 'k-02').map((c) => c.command)).toEqual([]);
-    expect(await secretsOnNode('k-02', needles)).toBe('');
-
-    lab.clearCalls();
-    const again = await runs.tf(d, ...namedCommand(next.output, 'k-02'));
-    if (again.code !== 0) process.stderr.write(again.output.slice(-4000));
-    expect(again.code).toBe(0);
-    expect(lab.calls().filter((c) => c.node === 'k-02').map((c) => c.command)).toEqual(expect.arrayContaining(['disko', 'nixos-install', 'reboot', 'nixos-rebuild']));
     expect(await runs.planExitCode(d)).toBe(0);
   });
 
@@ -291,21 +303,12 @@ describe('an install killed before the installed system booted', () => {
     expect(await installerAnswersWith('k-03', key, 60)).toBe(true);
     const needles = await runs.secretsOnDisk(d);
 
-    lab.clearCalls();
-    const next = await runs.apply(d);
-    expect(next.code).not.toBe(0);
-    expect(errorsOf(next.output, 'k-03')).toMatch(
+    await expectRefusedThenReinstalled(
+      d,
+      'k-03',
       /nico: k-03: error: its install did not finish: it runs the NixOS installer \(the apply that installed it was interrupted\)\. Nothing was sent to it\. Install it again \(this wipes its disk\): raise its installGeneration to 3 .* terraform apply -replace='module\.cluster\.terraform_data\.install\["k-03"\]'/,
+      needles,
     );
-    // Only the check's own connection: no upload, no switch, no secret on the installer.
-    expect(lab.calls().filter((c) => c.node === 'k-03').map((c) => c.command)).toEqual([]);
-    expect(await secretsOnNode('k-03', needles)).toBe('');
-
-    lab.clearCalls();
-    const again = await runs.tf(d, ...namedCommand(next.output, 'k-03'));
-    if (again.code !== 0) process.stderr.write(again.output.slice(-4000));
-    expect(again.code).toBe(0);
-    expect(lab.calls().filter((c) => c.node === 'k-03').map((c) => c.command)).toEqual(expect.arrayContaining(['disko', 'nixos-install', 'reboot', 'nixos-rebuild']));
     expect(await answersWith('k-03', key, 5)).toBe(true);
     expect(await runs.planExitCode(d)).toBe(0);
   });
